@@ -1,0 +1,121 @@
+"""The ``memagents`` command line.
+
+Sub-commands grow with the capabilities; each one is a thin layer over the Python API.
+
+Example:
+    >>> from typer.testing import CliRunner
+    >>> result = CliRunner().invoke(app, ["config", "show", "--json"])
+    >>> result.exit_code
+    0
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from memagents.errors import MemagentsError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="memagents",
+    help="Adaptive retrieval and long-term memory for LangGraph agents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect the resolved settings.", no_args_is_help=True)
+sample_app = typer.Typer(help="The fictional sample world the project owns.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(sample_app, name="sample")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@config_app.command("show")
+def config_show(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Show the resolved settings (arguments, MEMAGENTS_* variables, defaults); secrets masked."""
+    from memagents.config import get_settings
+
+    values = get_settings().masked()
+    if as_json:
+        typer.echo(json.dumps(values, indent=2, default=str))
+        return
+    table = Table(title="memagents settings")
+    table.add_column("setting")
+    table.add_column("value")
+    table.add_column("environment variable", style="dim")
+    for name, value in values.items():
+        table.add_row(name, "" if value is None else str(value), f"MEMAGENTS_{name.upper()}")
+    console.print(table)
+
+
+@sample_app.command("export")
+def sample_export(
+    directory: Path = typer.Argument(..., help="Folder to write the sample world into."),
+    seed: int = typer.Option(0, help="Seed of the world (same seed, same bytes)."),
+    size: str = typer.Option("small", help="World size: small, medium, large or a number."),
+) -> None:
+    """Write the sample world (entities, facts, passages, questions, website) to DIRECTORY."""
+    from memagents.sample import SampleWorld, export_sample
+
+    world = SampleWorld.generate(seed, size=_size_arg(size))
+    manifest = export_sample(world, directory)
+    counts = manifest.get("counts", {})
+    console.print(
+        f"[green]wrote[/green] sample world seed={seed} to {directory}: "
+        + ", ".join(f"{v} {k}" for k, v in counts.items())
+    )
+
+
+@app.command("demo")
+def demo(
+    seed: int = typer.Option(0, help="Seed of the sample world."),
+    size: str = typer.Option("small", help="Sample world size."),
+    k: int = typer.Option(5, min=1, help="Passages retrieved per question."),
+    folder: Path | None = typer.Option(
+        None, help="Memory folder (default: a fresh temporary folder)."
+    ),
+) -> None:
+    """Index the sample world offline and report retrieval recall."""
+    from memagents.demo import run_demo
+
+    run_demo(seed=seed, size=_size_arg(size), k=k, folder=folder, console=console)
+
+
+def _size_arg(size: str) -> str | int:
+    return int(size) if size.isdigit() else size
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``memagents`` script; turns library errors into clean messages."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except MemagentsError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc}")
+        return 1
+    except typer.Exit as exc:  # pragma: no cover - typer control flow
+        return int(exc.exit_code or 0)
+    except typer.Abort:  # pragma: no cover
+        return 130
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

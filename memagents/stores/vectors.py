@@ -1,0 +1,585 @@
+"""Vector indexes: one interface, an in-process numpy backend and a Chroma backend.
+
+Every :class:`VectorIndex` stores L2-normalised ``float32`` vectors under string ids with an
+optional flat metadata dict, and answers cosine-similarity queries. The base class validates all
+input (raising :class:`~memagents.errors.InputError` naming the problem) and makes results
+deterministic across backends: scores are rounded to 6 decimals and ordered by descending score,
+ties broken by ascending id. :meth:`VectorIndex.ids` and :meth:`VectorIndex.matrix` list ids in
+ascending order.
+
+Backends: :class:`NumpyVectorIndex` (exact brute force, persisted atomically to one ``.npz``
+file) and :class:`~memagents.stores.chroma.ChromaVectorIndex` (embedded ``PersistentClient`` or
+a Chroma server). :func:`open_vector_index` picks one from :class:`~memagents.config.Settings`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import numpy as np
+from typing_extensions import Self
+
+from memagents.errors import ConfigError, InputError, StorageError
+
+if TYPE_CHECKING:
+    from memagents.config import Settings
+
+__all__ = ["NumpyVectorIndex", "VectorIndex", "check_index_name", "open_vector_index"]
+
+MetaValue = str | int | float | bool
+Metadata = dict[str, MetaValue]
+VectorsLike = np.ndarray | Sequence[Sequence[float]]
+
+SCORE_DECIMALS = 6
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
+
+
+class VectorIndex(ABC):
+    """A cosine-similarity index of unit vectors with string ids and flat metadata.
+
+    Subclasses implement the ``_``-prefixed primitives; the public methods validate input,
+    serialise access with a re-entrant lock (safe from threads and ``asyncio.to_thread``) and
+    order results deterministically.
+
+    Example:
+        >>> from memagents.stores.vectors import NumpyVectorIndex
+        >>> index = NumpyVectorIndex()
+        >>> index.add(["a", "b"], [[1.0, 0.0], [0.0, 1.0]], [{"kind": "x"}, {"kind": "y"}])
+        >>> index.query([1.0, 0.2], k=2)
+        [('a', 0.980581), ('b', 0.196116)]
+        >>> index.query([1.0, 0.2], k=2, where={"kind": "y"})
+        [('b', 0.196116)]
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._closed = False
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def dim(self) -> int | None:
+        """Vector dimension, or ``None`` while nothing was ever added."""
+
+    def add(
+        self,
+        ids: Sequence[str],
+        vectors: VectorsLike,
+        metadatas: Sequence[Mapping[str, MetaValue] | None] | None = None,
+    ) -> None:
+        """Insert or overwrite vectors (and replace their metadata).
+
+        Raises:
+            InputError: Ids are empty, non-string or repeated; vectors are not a 2-D finite,
+                non-zero array with one row per id and the index's dimension; metadata is not a
+                flat dict of ``str``/``int``/``float``/``bool`` values.
+        """
+        id_list = _check_ids(ids, unique=True)
+        metas = _check_metadatas(metadatas, len(id_list))
+        if not id_list:
+            if vectors is not None and len(vectors) != 0:
+                raise InputError("vectors were given without ids; pass one id per vector.")
+            return
+        with self._lock:
+            self._check_open()
+            unit = _unit_rows(vectors, id_list, self.dim)
+            self._upsert(id_list, unit, metas)
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete vectors by id; unknown ids are ignored. Returns how many were deleted."""
+        id_list = list(dict.fromkeys(_check_ids(ids, unique=False)))
+        if not id_list:
+            return 0
+        with self._lock:
+            self._check_open()
+            return self._delete(id_list)
+
+    def get(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored unit vectors of the given ids (unknown ids are left out)."""
+        id_list = list(dict.fromkeys(_check_ids(ids, unique=False)))
+        with self._lock:
+            self._check_open()
+            return self._get(id_list) if id_list else {}
+
+    def query(
+        self,
+        vector: Sequence[float] | np.ndarray,
+        k: int,
+        *,
+        where: Mapping[str, MetaValue] | None = None,
+    ) -> list[tuple[str, float]]:
+        """The ``k`` most cosine-similar ids as ``(id, score)``, best first, ties by id.
+
+        Args:
+            vector: The query vector (any non-zero length; it is normalised).
+            k: How many results at most (``>= 1``).
+            where: Exact-match filter on metadata keys (all must match).
+        """
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise InputError(f"k must be a positive integer, got {k!r}.")
+        flt = _check_where(where)
+        with self._lock:
+            self._check_open()
+            if self.dim is None:
+                return []
+            q = _unit_query(vector, self.dim)
+            hits = [(i, round(s, SCORE_DECIMALS)) for i, s in self._query(q, int(k), flt)]
+        hits.sort(key=lambda hit: (-hit[1], hit[0]))
+        return hits[: int(k)]
+
+    def count(self) -> int:
+        """Number of stored vectors."""
+        with self._lock:
+            self._check_open()
+            return self._count()
+
+    def ids(self) -> list[str]:
+        """All ids, ascending."""
+        with self._lock:
+            self._check_open()
+            return sorted(self._list_ids())
+
+    def matrix(self, ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
+        """Vectors as one ``float32`` matrix for brute-force scoring.
+
+        Args:
+            ids: Rows to return, in this order (unknown ids are left out); ``None`` for all
+                rows in ascending id order.
+
+        Returns:
+            The ids of the rows, and an ``(n, dim)`` matrix of unit vectors.
+        """
+        wanted = None if ids is None else list(dict.fromkeys(_check_ids(ids, unique=False)))
+        with self._lock:
+            self._check_open()
+            found, mat = self._matrix(wanted)
+            dim = self.dim or 0
+        mat = np.asarray(mat, dtype=np.float32).reshape(len(found), dim)
+        if wanted is None:
+            order = sorted(range(len(found)), key=found.__getitem__)
+        else:
+            rank = {i: n for n, i in enumerate(wanted)}
+            order = sorted(range(len(found)), key=lambda n: rank[found[n]])
+        return [found[n] for n in order], mat[order]
+
+    def flush(self) -> None:
+        """Make every write durable (a no-op for backends that write through)."""
+
+    def close(self) -> None:
+        """Flush and release resources (idempotent); later calls raise :class:`StorageError`."""
+        with self._lock:
+            if not self._closed:
+                try:
+                    self.flush()
+                    self._close()
+                finally:
+                    self._closed = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    # -- backend primitives -----------------------------------------------------------------
+
+    @abstractmethod
+    def _upsert(self, ids: list[str], unit: np.ndarray, metas: list[Metadata | None]) -> None:
+        """Store unit rows; metadata replaces any previous metadata of the id."""
+
+    @abstractmethod
+    def _delete(self, ids: list[str]) -> int: ...
+
+    @abstractmethod
+    def _get(self, ids: list[str]) -> dict[str, np.ndarray]: ...
+
+    @abstractmethod
+    def _query(self, q: np.ndarray, k: int, where: Metadata | None) -> list[tuple[str, float]]:
+        """Candidates ``(id, cosine)`` including every id tied with the k-th; any order."""
+
+    @abstractmethod
+    def _count(self) -> int: ...
+
+    @abstractmethod
+    def _list_ids(self) -> list[str]: ...
+
+    @abstractmethod
+    def _matrix(self, ids: list[str] | None) -> tuple[list[str], np.ndarray]: ...
+
+    def _close(self) -> None:
+        """Release backend resources."""
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError(f"{type(self).__name__} is closed; open the index again.")
+
+
+class NumpyVectorIndex(VectorIndex):
+    """Exact in-process index: a ``float32`` matrix scored by brute force.
+
+    With a ``path`` the index is saved to one ``.npz`` file (vectors, ids and JSON metadata
+    together) by writing a temporary file and ``os.replace``-ing it, so a crash leaves either the
+    old or the new file, never a torn one. With ``autosave`` (default) every write is saved at
+    once; if saving fails the index reverts to the saved state and raises
+    :class:`StorageError`. With ``autosave=False`` call :meth:`flush` (or :meth:`close`).
+
+    Args:
+        path: The ``.npz`` file; loaded if it exists. ``None`` keeps the index in memory.
+        dim: Expected dimension (checked against the file and the first ``add``).
+        autosave: Save after every ``add``/``delete``.
+
+    Example:
+        >>> import os, tempfile
+        >>> from memagents.stores.vectors import NumpyVectorIndex
+        >>> path = os.path.join(tempfile.mkdtemp(), "passages.npz")
+        >>> with NumpyVectorIndex(path) as index:
+        ...     index.add(["p1", "p2"], [[3.0, 4.0], [0.0, 2.0]])
+        >>> reopened = NumpyVectorIndex(path)
+        >>> reopened.get(["p1"])["p1"].tolist(), reopened.count()
+        ([0.6000000238418579, 0.800000011920929], 2)
+    """
+
+    _dim: int | None
+    _mat: np.ndarray
+    _ids: list[str]
+    _pos: dict[str, int]
+    _meta: list[Metadata | None]
+
+    def __init__(
+        self, path: str | Path | None = None, *, dim: int | None = None, autosave: bool = True
+    ) -> None:
+        super().__init__()
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+            raise ConfigError(f"dim must be a positive integer or None, got {dim!r}.")
+        self._path = None if path is None else Path(path)
+        self._autosave = autosave
+        self._dirty = False
+        self._reset(dim)
+        if self._path is not None and self._path.exists():
+            self._load()
+            if dim is not None and self._dim is not None and self._dim != dim:
+                raise ConfigError(
+                    f"the vector index {self._path} holds {self._dim}-dimensional vectors, not "
+                    f"{dim}; it was built with another embedding model: use a new index file."
+                )
+
+    @property
+    def dim(self) -> int | None:
+        """Vector dimension, or ``None`` while nothing was ever added."""
+        return self._dim
+
+    @property
+    def path(self) -> Path | None:
+        """The ``.npz`` file, or ``None`` for an in-memory index."""
+        return self._path
+
+    def flush(self) -> None:
+        """Save pending writes (only needed with ``autosave=False``)."""
+        with self._lock:
+            if self._dirty and self._path is not None and not self._closed:
+                self._save()
+
+    # -- primitives -------------------------------------------------------------------------
+
+    def _upsert(self, ids: list[str], unit: np.ndarray, metas: list[Metadata | None]) -> None:
+        if self._dim is None:
+            self._dim = int(unit.shape[1])
+            self._mat = np.zeros((0, self._dim), dtype=np.float32)
+        rows = np.array([self._pos.get(i, -1) for i in ids], dtype=np.int64)
+        old = rows >= 0
+        if old.any():
+            self._mat[rows[old]] = unit[old]
+            kept = [m for m, o in zip(metas, old.tolist(), strict=True) if o]
+            for r, meta in zip(rows[old].tolist(), kept, strict=True):
+                self._meta[r] = meta
+        new = np.flatnonzero(~old)
+        if new.size:
+            n = len(self._ids)
+            if n + new.size > self._mat.shape[0]:
+                grown = np.zeros(
+                    (max(2 * self._mat.shape[0], n + new.size, 16), self._dim), np.float32
+                )
+                grown[:n] = self._mat[:n]
+                self._mat = grown
+            self._mat[n : n + new.size] = unit[new]
+            for offset, j in enumerate(new.tolist()):
+                self._pos[ids[j]] = n + offset
+                self._ids.append(ids[j])
+                self._meta.append(metas[j])
+        self._written()
+
+    def _delete(self, ids: list[str]) -> int:
+        gone = {self._pos[i] for i in ids if i in self._pos}
+        if not gone:
+            return 0
+        keep = [r for r in range(len(self._ids)) if r not in gone]
+        self._mat = self._mat[keep]
+        self._ids = [self._ids[r] for r in keep]
+        self._meta = [self._meta[r] for r in keep]
+        self._pos = {i: r for r, i in enumerate(self._ids)}
+        self._written()
+        return len(gone)
+
+    def _get(self, ids: list[str]) -> dict[str, np.ndarray]:
+        return {i: self._mat[self._pos[i]].copy() for i in ids if i in self._pos}
+
+    def _query(self, q: np.ndarray, k: int, where: Metadata | None) -> list[tuple[str, float]]:
+        n = len(self._ids)
+        if where is None:
+            rows = np.arange(n)
+            scores = self._mat[:n] @ q
+        else:
+            rows = np.array([r for r, m in enumerate(self._meta) if _matches(m, where)], np.int64)
+            scores = self._mat[rows] @ q if rows.size else np.zeros(0, np.float32)
+        scores = np.round(scores.astype(np.float64), SCORE_DECIMALS)
+        if k < scores.size:  # keep the top k plus everything tied with the k-th score
+            kth = scores[np.argpartition(-scores, k - 1)[:k]].min()
+            picked = np.flatnonzero(scores >= kth)
+        else:
+            picked = np.arange(scores.size)
+        return [(self._ids[int(rows[p])], float(scores[p])) for p in picked]
+
+    def _count(self) -> int:
+        return len(self._ids)
+
+    def _list_ids(self) -> list[str]:
+        return list(self._ids)
+
+    def _matrix(self, ids: list[str] | None) -> tuple[list[str], np.ndarray]:
+        if ids is None:
+            return list(self._ids), self._mat[: len(self._ids)].copy()
+        found = [i for i in ids if i in self._pos]
+        return found, self._mat[[self._pos[i] for i in found]]
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def _reset(self, dim: int | None) -> None:
+        self._dim = dim
+        self._mat = np.zeros((0, dim or 0), dtype=np.float32)
+        self._ids = []
+        self._pos = {}
+        self._meta = []
+
+    def _written(self) -> None:
+        self._dirty = True
+        if self._autosave and self._path is not None:
+            try:
+                self._save()
+            except StorageError:
+                self._reset(None)  # revert to the last saved state
+                if self._path.exists():
+                    self._load()
+                self._dirty = False
+                raise
+
+    def _save(self) -> None:
+        assert self._path is not None
+        n = len(self._ids)
+        header = {"format": 1, "dim": self._dim, "metadatas": self._meta}
+        tmp = None
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(
+                dir=self._path.parent, prefix=f".{self._path.name}.", suffix=".tmp"
+            )
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(
+                    fh,
+                    vectors=self._mat[:n],
+                    ids=np.array(self._ids, dtype=str),
+                    header=np.array(json.dumps(header)),
+                )
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self._path)
+        except OSError as exc:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
+            raise StorageError(
+                f"cannot save the vector index {self._path} ({exc}); check free disk space and "
+                "permissions. The index was left as it was before this write."
+            ) from exc
+        self._dirty = False
+
+    def _load(self) -> None:
+        assert self._path is not None
+        try:
+            with np.load(self._path, allow_pickle=False) as data:
+                header = json.loads(str(data["header"]))
+                mat = np.asarray(data["vectors"], dtype=np.float32)
+                ids = [str(i) for i in data["ids"].tolist()]
+            metas = header["metadatas"]
+            dim = header["dim"]
+            if len(ids) != mat.shape[0] or len(metas) != len(ids) or (dim and mat.shape[1] != dim):
+                raise ValueError("ids, vectors and metadata disagree in length")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StorageError(
+                f"the vector index {self._path} is unreadable ({exc}); restore it from a backup, "
+                "or delete it and re-index the memory."
+            ) from exc
+        self._dim = int(dim) if dim else None
+        self._mat = mat.reshape(len(ids), self._dim or 0)
+        self._ids, self._meta = ids, metas
+        self._pos = {i: r for r, i in enumerate(ids)}
+
+
+def open_vector_index(
+    folder: str | Path, name: str, *, settings: Settings | None = None
+) -> VectorIndex:
+    """Open the vector index ``name`` of a memory folder, as the settings say.
+
+    ``vector_backend="numpy"`` gives ``NumpyVectorIndex(folder / f"{name}.npz")``;
+    ``"chroma"`` (default) gives a Chroma collection ``name``, on the server at
+    ``settings.chroma_url`` if set, else embedded in ``folder / "chroma"``.
+    """
+    from memagents.config import get_settings
+
+    check_index_name(name)
+    settings = settings or get_settings()
+    folder = Path(folder)
+    if settings.vector_backend == "numpy":
+        return NumpyVectorIndex(folder / f"{name}.npz")
+    from memagents.stores.chroma import ChromaVectorIndex
+
+    if settings.chroma_url:
+        return ChromaVectorIndex(name, url=settings.chroma_url)
+    return ChromaVectorIndex(name, path=folder / "chroma")
+
+
+def check_index_name(name: str) -> str:
+    """Validate an index/collection name: 3-512 of ``[A-Za-z0-9._-]``, alphanumeric ends."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ConfigError(
+            f"invalid vector index name {name!r}: use 3 to 512 letters, digits, '.', '_' or '-', "
+            "starting and ending with a letter or digit (e.g. 'passages')."
+        )
+    return name
+
+
+# -- validation -------------------------------------------------------------------------------
+
+
+def _check_ids(ids: Sequence[str], *, unique: bool) -> list[str]:
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, (Sequence, np.ndarray)):
+        raise InputError(f"ids must be a list of strings, got {type(ids).__name__}.")
+    out = list(ids)
+    for i in out:
+        if not isinstance(i, str) or not i:
+            raise InputError(f"every id must be a non-empty string, got {i!r}.")
+    if unique and len(set(out)) != len(out):
+        seen: set[str] = set()
+        dup = next(i for i in out if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+        raise InputError(f"id {dup!r} appears more than once in one call; pass each id once.")
+    return out
+
+
+def _unit_rows(vectors: VectorsLike, ids: list[str], dim: int | None) -> np.ndarray:
+    try:
+        arr = np.asarray(vectors, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f"vectors must be a 2-D array of numbers, one row per id ({exc})."
+        ) from None
+    if arr.ndim != 2 or arr.shape[1] == 0:
+        raise InputError(f"vectors must be a 2-D array (one row per id), got shape {arr.shape}.")
+    if arr.shape[0] != len(ids):
+        raise InputError(f"got {len(ids)} ids but {arr.shape[0]} vectors; pass one vector per id.")
+    if dim is not None and arr.shape[1] != dim:
+        raise InputError(
+            f"vectors have dimension {arr.shape[1]} but this index holds dimension {dim}; embed "
+            "with the model the index was built with, or re-index into a new index."
+        )
+    bad = ~np.isfinite(arr).all(axis=1)
+    if bad.any():
+        raise InputError(f"the vector of id {ids[int(np.argmax(bad))]!r} contains NaN or infinity.")
+    norms = np.linalg.norm(arr, axis=1)
+    if (norms == 0).any():
+        raise InputError(
+            f"the vector of id {ids[int(np.argmin(norms))]!r} is all zeros; cosine similarity "
+            "needs a non-zero vector."
+        )
+    unit: np.ndarray = (arr / norms[:, None]).astype(np.float32)
+    return unit
+
+
+def _unit_query(vector: Sequence[float] | np.ndarray, dim: int) -> np.ndarray:
+    try:
+        q = np.asarray(vector, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"the query vector must be a 1-D array of numbers ({exc}).") from None
+    if q.ndim == 2 and q.shape[0] == 1:
+        q = q[0]
+    if q.ndim != 1 or q.shape[0] != dim:
+        raise InputError(f"the query vector must have shape ({dim},), got {q.shape}.")
+    if not np.isfinite(q).all() or not np.any(q):
+        raise InputError("the query vector must be finite and non-zero.")
+    return (q / np.linalg.norm(q)).astype(np.float32)
+
+
+def _check_value(key: object, value: object, what: str) -> None:
+    if not isinstance(key, str) or not key or key.startswith(("$", "#")):
+        raise InputError(
+            f"{what} keys must be non-empty strings not starting with '$' or '#', got {key!r}."
+        )
+    ok = isinstance(value, (str, bool, int)) or (isinstance(value, float) and math.isfinite(value))
+    if not ok:
+        raise InputError(
+            f"{what} value of {key!r} must be a str, int, finite float or bool, got {value!r}."
+        )
+
+
+def _check_metadatas(
+    metadatas: Sequence[Mapping[str, MetaValue] | None] | None, n: int
+) -> list[Metadata | None]:
+    if metadatas is None:
+        return [None] * n
+    if isinstance(metadatas, Mapping) or len(metadatas) != n:
+        raise InputError(f"pass one metadata dict (or None) per id: {n} ids.")
+    out: list[Metadata | None] = []
+    for meta in metadatas:
+        if meta is None or (isinstance(meta, Mapping) and not meta):
+            out.append(None)
+            continue
+        if not isinstance(meta, Mapping):
+            raise InputError(f"metadata must be a dict or None, got {type(meta).__name__}.")
+        for key, value in meta.items():
+            _check_value(key, value, "metadata")
+        out.append(dict(meta))
+    return out
+
+
+def _check_where(where: Mapping[str, MetaValue] | None) -> Metadata | None:
+    if where is None:
+        return None
+    if not isinstance(where, Mapping):
+        raise InputError(f"where must be a dict of exact-match metadata values, got {where!r}.")
+    for key, value in where.items():
+        _check_value(key, value, "where")
+    return dict(where) or None
+
+
+def _same(a: object, b: object) -> bool:
+    return isinstance(a, bool) == isinstance(b, bool) and a == b
+
+
+def _matches(meta: Metadata | None, where: Metadata) -> bool:
+    return meta is not None and all(k in meta and _same(meta[k], v) for k, v in where.items())

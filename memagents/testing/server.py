@@ -1,0 +1,338 @@
+"""An OpenAI-compatible HTTP server on loopback, with scripted replies and injected faults.
+
+Real clients (the ``openai`` SDK, ``langchain_openai.ChatOpenAI``, httpx) talk to it over
+127.0.0.1, so the whole client stack (retries, timeouts, streaming, JSON parsing) is exercised
+without any network. Replies are scripted with the same rules, :class:`Reply` and :class:`ToolCall`
+objects as :class:`~memagents.testing.ScriptedChatModel`.
+
+As a pytest fixture (``tests/conftest.py`` of memagents provides exactly this)::
+
+    @pytest.fixture
+    def openai_server():
+        with memagents.testing.openai_server() as server:
+            yield server
+
+    def test_answer(openai_server):
+        openai_server.add_rule("capital of France", "Paris")
+        llm = ChatOpenAI(base_url=openai_server.base_url, api_key=openai_server.api_key,
+                         model="gpt-4o-mini")
+        assert llm.invoke("What is the capital of France?").content == "Paris"
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from typing_extensions import Self
+
+from memagents.testing._script import ReplySpec
+from memagents.testing._wire import PATHS, Handler, HTTPError, LoopbackHTTPServer
+
+__all__ = ["Fault", "OpenAIServer", "RecordedRequest", "openai_server"]
+
+Endpoint = Literal["chat", "embeddings", "models"]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A failure the server plays instead of (or on top of) a normal reply.
+
+    Build faults with the class methods and queue them with :meth:`OpenAIServer.inject`.
+
+    Example:
+        >>> from memagents.testing import Fault
+        >>> Fault.status(429, retry_after=0.01).status_code
+        429
+        >>> Fault.truncated_json().kind
+        'truncated_json'
+    """
+
+    kind: Literal["status", "delay", "truncated_json", "invalid_json", "disconnect"]
+    status_code: int = 0
+    retry_after: float | None = None
+    message: str | None = None
+    seconds: float = 0.0
+    text: str = ""
+
+    @classmethod
+    def status(
+        cls, code: int, *, retry_after: float | None = None, message: str | None = None
+    ) -> Fault:
+        """An HTTP error in OpenAI's error shape; 429s send ``Retry-After`` (default 0.01 s)."""
+        if code == 429 and retry_after is None:
+            retry_after = 0.01
+        return cls("status", status_code=code, retry_after=retry_after, message=message)
+
+    @classmethod
+    def delay(cls, seconds: float) -> Fault:
+        """Wait ``seconds`` before the normal reply (use with a client timeout)."""
+        return cls("delay", seconds=seconds)
+
+    @classmethod
+    def truncated_json(cls) -> Fault:
+        """Cut the reply content (or tool arguments, or an embeddings body) mid-way."""
+        return cls("truncated_json")
+
+    @classmethod
+    def invalid_json(cls, text: str = '{"unexpected": true}') -> Fault:
+        """Replace the reply content (or tool arguments, or an embeddings body) with ``text``."""
+        return cls("invalid_json", text=text)
+
+    @classmethod
+    def disconnect(cls) -> Fault:
+        """Close the connection without any response."""
+        return cls("disconnect")
+
+
+@dataclass
+class RecordedRequest:
+    """One request the server received.
+
+    Example:
+        >>> from memagents.testing import RecordedRequest
+        >>> RecordedRequest("chat", "POST", "/v1/chat/completions", {}, {"model": "m"}).endpoint
+        'chat'
+    """
+
+    endpoint: str
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+    fault: Fault | None = field(default=None)
+
+
+class OpenAIServer:
+    """An OpenAI-compatible server on 127.0.0.1 serving scripted replies and faults.
+
+    Endpoints: ``POST /v1/chat/completions`` (``n``, ``tools``, ``response_format``, ``stream``
+    with ``stream_options.include_usage``, ``logprobs``/``top_logprobs``), ``POST /v1/embeddings``
+    (str or list input, ``dimensions``, float or base64 encoding) and ``GET /v1/models``. Errors
+    use OpenAI's ``{"error": {"message", "type", "code"}}`` shape. Token counts are whitespace
+    words, so they are deterministic.
+
+    Args:
+        host: Loopback address to bind.
+        port: Port; 0 picks a free one.
+        api_key: The key clients should send (``server.api_key``).
+        require_key: Answer 401 when the ``Authorization: Bearer`` key differs from ``api_key``.
+        default_reply: Reply when no rule matches; None answers 400 with an explanation.
+        models: Model names listed by ``GET /v1/models`` (names seen in requests are added).
+        embedding_dim: Embedding size when a request gives no ``dimensions``.
+        latency: Seconds every request waits before replying (for concurrency tests).
+        require_json_word: Like OpenAI, reject ``response_format: json_object`` when no message
+            contains the word "json".
+
+    Attributes:
+        records: Every request received (:class:`RecordedRequest`: endpoint, headers, body,
+            fault played); ``requests``, ``chat_requests`` and ``embedding_requests`` give bodies.
+        in_flight: Requests being served now.
+        max_in_flight: Most requests served at once since start or :meth:`reset`.
+
+    Example:
+        >>> import json, urllib.request
+        >>> from memagents.testing import OpenAIServer
+        >>> with OpenAIServer() as server:
+        ...     server.add_rule("capital of France", "Paris")
+        ...     question = {"role": "user", "content": "capital of France?"}
+        ...     body = {"model": "m", "messages": [question]}
+        ...     req = urllib.request.Request(server.base_url + "/chat/completions",
+        ...         data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        ...     reply = json.load(urllib.request.urlopen(req))
+        >>> reply["choices"][0]["message"]["content"], reply["usage"]["total_tokens"]
+        ('Paris', 4)
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str = "test-key",
+        require_key: bool = False,
+        default_reply: ReplySpec | None = None,
+        models: tuple[str, ...] = ("gpt-4o-mini", "text-embedding-3-small"),
+        embedding_dim: int = 64,
+        latency: float = 0.0,
+        require_json_word: bool = True,
+    ) -> None:
+        self.host, self.port = host, port
+        self.api_key, self.require_key = api_key, require_key
+        self.default_reply: ReplySpec | None = default_reply
+        self.embedding_dim, self.latency = embedding_dim, latency
+        self.require_json_word = require_json_word
+        self._initial = (default_reply, tuple(models))
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: LoopbackHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.reset()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> OpenAIServer:
+        """Bind and serve in a daemon thread (no-op when already running)."""
+        if self._httpd is None:
+            self._stopping.clear()
+            httpd = LoopbackHTTPServer((self.host, self.port), Handler)
+            httpd.app = self  # type: ignore[attr-defined]
+            self._httpd = httpd
+            self._thread = threading.Thread(
+                target=httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                daemon=True,
+                name=f"OpenAIServer:{httpd.server_address[1]}",
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, wake delayed requests and close the socket."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            self._stopping.set()
+            httpd.shutdown()
+            httpd.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1``, for ``base_url=`` of OpenAI clients."""
+        if self._httpd is None:
+            raise RuntimeError("OpenAIServer is not running: call start() or use `with`.")
+        return f"http://{self.host}:{self._httpd.server_address[1]}/v1"
+
+    # -- scripting -------------------------------------------------------------------------
+    def add_rule(self, match: Any, reply: ReplySpec) -> None:
+        """Reply with ``reply`` to chat requests matching ``match``; first match wins.
+
+        Args:
+            match: A substring of the concatenated message contents, a compiled regex searched
+                in them, or a callable taking the request body (dict) and returning a bool.
+            reply: A str, a dict or list (JSON-encoded as content), a list of
+                :class:`ToolCall`, a :class:`Reply`, or a callable of the body returning one.
+        """
+        with self._lock:
+            self._rules.append((match, reply))
+
+    def inject(self, fault: Fault, *, times: int = 1, endpoint: Endpoint = "chat") -> None:
+        """Play ``fault`` on the next ``times`` requests to ``endpoint`` (queued after others)."""
+        if endpoint not in ("chat", "embeddings", "models"):
+            raise ValueError(f"endpoint must be 'chat', 'embeddings' or 'models', not {endpoint!r}")
+        with self._lock:
+            self._faults[endpoint].extend([fault] * times)
+
+    def reset(self) -> None:
+        """Forget rules, pending faults, recorded requests and counters; restore the defaults."""
+        with self._lock:
+            self.default_reply = self._initial[0]
+            self._models: dict[str, None] = dict.fromkeys(self._initial[1])
+            self._rules: list[tuple[Any, ReplySpec]] = []
+            self._faults: dict[str, deque[Fault]] = {e: deque() for e in PATHS.values()}
+            self.records: list[RecordedRequest] = []
+            self.in_flight = self.max_in_flight = 0
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """Bodies of every POST received (chat and embeddings), in arrival order."""
+        with self._lock:
+            return [r.body for r in self.records if r.body is not None]
+
+    @property
+    def chat_requests(self) -> list[dict[str, Any]]:
+        """Bodies of the chat completion requests."""
+        with self._lock:
+            return [r.body for r in self.records if r.endpoint == "chat" and r.body is not None]
+
+    @property
+    def embedding_requests(self) -> list[dict[str, Any]]:
+        """Bodies of the embeddings requests."""
+        with self._lock:
+            return [r.body for r in self.records if r.endpoint == "embeddings" and r.body]
+
+    # -- convenience clients ---------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        """``OPENAI_BASE_URL``/``OPENAI_API_KEY`` pointing here (for ``monkeypatch.setenv``)."""
+        return {"OPENAI_BASE_URL": self.base_url, "OPENAI_API_KEY": self.api_key}
+
+    def client(self, **kwargs: Any) -> Any:
+        """An ``openai.OpenAI`` client for this server (kwargs passed through)."""
+        import openai
+
+        return openai.OpenAI(base_url=self.base_url, api_key=self.api_key, **kwargs)
+
+    def chat_model(self, model: str = "gpt-4o-mini", **kwargs: Any) -> Any:
+        """A ``langchain_openai.ChatOpenAI`` for this server (kwargs passed through)."""
+        from langchain_openai import ChatOpenAI
+
+        return ChatOpenAI(base_url=self.base_url, api_key=self.api_key, model=model, **kwargs)
+
+    # -- request handling (called from handler threads) ------------------------------------
+    def _admit(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: dict[str, Any] | None,
+    ) -> Fault | None:
+        fault = None
+        with self._lock:
+            if isinstance(body, dict) and isinstance(body.get("model"), str):
+                self._models.setdefault(body["model"], None)
+            authorised = not self.require_key or headers.get("authorization") == (
+                f"Bearer {self.api_key}"
+            )
+            if authorised and self._faults[endpoint]:
+                fault = self._faults[endpoint].popleft()
+            self.records.append(RecordedRequest(endpoint, method, path, headers, body, fault))
+            if authorised:  # only admitted requests count as in flight (and get released)
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        if not authorised:
+            raise HTTPError(
+                401,
+                "Incorrect API key provided. The loopback OpenAIServer "
+                f"expects the key {self.api_key!r}.",
+                "invalid_api_key",
+            )
+        return fault
+
+    def _release(self) -> None:
+        with self._lock:
+            self.in_flight = max(0, self.in_flight - 1)  # reset() may have zeroed it meanwhile
+
+    def _wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+    def _snapshot(self) -> tuple[list[tuple[Any, ReplySpec]], ReplySpec | None, int, list[str]]:
+        """Rules, default reply, number of requests so far and model names, read atomically."""
+        with self._lock:
+            return list(self._rules), self.default_reply, len(self.records), list(self._models)
+
+
+@contextmanager
+def openai_server(**kwargs: Any) -> Iterator[OpenAIServer]:
+    """Run an :class:`OpenAIServer` for the duration of a ``with`` block (or a pytest fixture).
+
+    Args:
+        **kwargs: Passed to :class:`OpenAIServer`.
+
+    Yields:
+        The running server.
+    """
+    with OpenAIServer(**kwargs) as server:
+        yield server
