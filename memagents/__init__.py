@@ -16,6 +16,7 @@ from memagents.errors import (
     StoreLockedError,
     WebFetchError,
 )
+from memagents.graphmem import GraphMemory
 
 __version__ = "0.1.0"
 
@@ -24,6 +25,7 @@ __all__ = [
     "BudgetExceeded",
     "ConfigError",
     "EmbeddingError",
+    "GraphMemory",
     "InputError",
     "LLMError",
     "MemagentsError",

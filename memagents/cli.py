@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from memagents.errors import MemagentsError
+from memagents.graphmem.cli import memory_app
 
 __all__ = ["app", "main"]
 
@@ -34,6 +35,7 @@ config_app = typer.Typer(help="Inspect the resolved settings.", no_args_is_help=
 sample_app = typer.Typer(help="The fictional sample world the project owns.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(sample_app, name="sample")
+app.add_typer(memory_app, name="memory")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -96,10 +98,24 @@ def _size_arg(size: str) -> str | int:
     return int(size) if size.isdigit() else size
 
 
+def _click_exception_types() -> tuple[type[BaseException], ...]:
+    """Click's exception class, and typer's vendored copy of it (typer >= 0.25 ships one)."""
+    import click
+
+    types: list[type[BaseException]] = [click.ClickException]
+    try:
+        from typer._click.exceptions import ClickException as VendoredClickException
+    except ImportError:  # older typer uses click itself
+        pass
+    else:
+        types.append(VendoredClickException)
+    return tuple(types)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``memagents`` script; turns library errors into clean messages."""
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, standalone_mode=False)
     except MemagentsError as exc:
         err_console.print(f"[bold red]error:[/bold red] {exc}")
         return 1
@@ -107,14 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.exit_code or 0)
     except typer.Abort:  # pragma: no cover
         return 130
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
-    return 0
+    except _click_exception_types() as exc:  # usage errors: bad option, bad value
+        exc.show()  # type: ignore[attr-defined]
+        return int(getattr(exc, "exit_code", 2))
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

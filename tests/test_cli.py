@@ -52,3 +52,17 @@ def test_bad_settings_give_a_clean_error(
 def test_bad_sample_size_is_reported(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["sample", "export", str(tmp_path), "--size", "gigantic"]) == 1
     assert "gigantic" in capsys.readouterr().err
+
+
+def test_usage_errors_are_clean(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code = main(["sample", "export", str(tmp_path), "--bogus"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--bogus" in err and "Traceback" not in err
+
+
+def test_memory_commands_are_registered() -> None:
+    result = runner.invoke(app, ["memory", "--help"])
+    assert result.exit_code == 0
+    for command in ("add", "search", "delete", "stats", "export"):
+        assert command in result.output

@@ -47,6 +47,7 @@ EXPECTED = [
     "BudgetExceeded",
     "ConfigError",
     "EmbeddingError",
+    "GraphMemory",
     "InputError",
     "LLMError",
     "MemagentsError",

@@ -23,6 +23,7 @@ from memagents.models.embeddings import (
     aembed_texts,
     embed_query,
     embed_texts,
+    embeddings_id,
     resolve_embeddings,
 )
 from memagents.models.prompts import (
@@ -64,6 +65,7 @@ __all__ = [
     "count_tokens",
     "embed_query",
     "embed_texts",
+    "embeddings_id",
     "get_prompt",
     "get_tokenizer",
     "list_prompts",

@@ -39,6 +39,7 @@ __all__ = [
     "aembed_texts",
     "embed_query",
     "embed_texts",
+    "embeddings_id",
     "resolve_embeddings",
 ]
 
@@ -306,3 +307,25 @@ def resolve_embeddings(
             timeout=settings.timeout,
         )
     return SentenceTransformerEmbeddings(name)
+
+
+def embeddings_id(embeddings: Embeddings) -> str:
+    """A stable identity of an embedding model, used to key vector caches.
+
+    Two objects with the same identity must return the same vector for the same text.
+
+    Example:
+        >>> embeddings_id(HashEmbeddings(dim=64))
+        'hash:64:3:0.5'
+    """
+    if isinstance(embeddings, HashEmbeddings):
+        return f"hash:{embeddings.dim}:{embeddings.ngram}:{embeddings.char_weight}"
+    if isinstance(embeddings, SentenceTransformerEmbeddings):
+        return f"sentence-transformers:{embeddings.model_name_or_path}:{embeddings.normalize}"
+    for attr in ("model", "model_name", "model_name_or_path"):
+        value = getattr(embeddings, attr, None)
+        if isinstance(value, str) and value:
+            extra = getattr(embeddings, "dimensions", None)
+            return f"{type(embeddings).__name__}:{value}" + (f":{extra}" if extra else "")
+    size = getattr(embeddings, "size", None)
+    return type(embeddings).__name__ + (f":{size}" if size else "")

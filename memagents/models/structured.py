@@ -150,6 +150,11 @@ class StructuredLLM:
     # -- configuration -------------------------------------------------------------------
 
     @property
+    def configured(self) -> bool:
+        """True when a chat model is set (calls can be made)."""
+        return self._model is not None
+
+    @property
     def model(self) -> BaseChatModel:
         """The resolved chat model (raises ConfigError if none is configured)."""
         if self._model is None:

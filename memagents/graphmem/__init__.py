@@ -1,0 +1,42 @@
+"""Graph memory: HippoRAG 2 knowledge-graph memory searched with Personalized PageRank.
+
+Example:
+    >>> from memagents.graphmem import PRESETS
+    >>> sorted(PRESETS)
+    ['default', 'hipporag2']
+"""
+
+from __future__ import annotations
+
+from memagents.graphmem._results import AddResult, DeleteResult, MemoryHit, SearchHits
+from memagents.graphmem.config import PRESETS, GraphConfig, PPRConfig, Preset, SearchConfig
+from memagents.graphmem.extraction import Extraction, Extractor, LLMExtractor
+from memagents.graphmem.graph import GraphDelta, GraphIndex
+from memagents.graphmem.memory import GraphMemory
+from memagents.graphmem.recognition import LLMFactFilter
+from memagents.graphmem.retriever import GraphMemoryRetriever
+from memagents.graphmem.search import Explanation, GraphSearcher
+from memagents.graphmem.store import GraphMemoryStore
+
+__all__ = [
+    "AddResult",
+    "DeleteResult",
+    "Explanation",
+    "Extraction",
+    "Extractor",
+    "GraphConfig",
+    "GraphDelta",
+    "GraphIndex",
+    "GraphMemory",
+    "GraphMemoryRetriever",
+    "GraphMemoryStore",
+    "GraphSearcher",
+    "LLMExtractor",
+    "LLMFactFilter",
+    "MemoryHit",
+    "PPRConfig",
+    "PRESETS",
+    "Preset",
+    "SearchConfig",
+    "SearchHits",
+]

@@ -1,0 +1,358 @@
+"""The write path of :class:`~memagents.graphmem.memory.GraphMemory`: add, add_triples, delete.
+
+Order of work, chosen so that a crash anywhere leaves a consistent memory that resumes:
+
+1. record the passages as ``pending`` (one transaction) - nothing the user gave is lost;
+2. extract triples in chunks; each chunk's results go to the extraction cache at once, so a
+   resumed ingest never pays for the same extraction twice;
+3. update the in-memory graph (embedding only strings never seen, via the vector cache);
+4. commit triples, statuses and the graph delta in one transaction. If that fails, the
+   in-memory graph is dropped and rebuilt from SQLite on next use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from memagents.errors import InputError
+from memagents.graphmem._results import AddResult, DeleteResult
+from memagents.graphmem.extraction import Extraction
+from memagents.graphmem.normalize import Triple, clean_triples
+from memagents.graphmem.storage import StoredPassage, content_hash
+
+if TYPE_CHECKING:
+    from memagents.graphmem.memory import GraphMemory
+
+__all__ = ["Ingestor"]
+
+USER_EXTRACTOR = "user"
+CHUNK = 64  # passages extracted (and cached) per step, and per progress report
+ProgressFn = Callable[[int, int], None]
+"""``progress(done, total)``: passages processed so far, of those this call works on."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    triples: tuple[Triple, ...] | None = None  # user-given
+
+
+class Ingestor:
+    """Runs ingest and delete for one memory (shares its lock, store and indexes)."""
+
+    def __init__(self, memory: GraphMemory) -> None:
+        self.m = memory
+
+    # ------------------------------------------------------------- validation
+    def _items(
+        self,
+        texts: Sequence[Any],
+        ids: Sequence[str] | None,
+        metadata: Sequence[dict[str, Any]] | None,
+        triples: Sequence[Sequence[Any]] | None = None,
+    ) -> list[_Item]:
+        if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
+            raise InputError("pass a list of texts (or Documents), not a single string.")
+        n = len(texts)
+        for name, seq in (("ids", ids), ("metadata", metadata)):
+            if seq is not None and (isinstance(seq, (str, bytes)) or len(seq) != n):
+                raise InputError(f"{name} must be a list with one entry per text ({n}).")
+        limit = self.m.settings.max_input_chars
+        items: list[_Item] = []
+        for i, raw in enumerate(texts):
+            text, meta, doc_id = _unpack(raw, i)
+            if not text.strip():
+                raise InputError(f"text #{i} is empty; remove it or give it content.")
+            if len(text) > limit:
+                raise InputError(
+                    f"text #{i} has {len(text)} characters, over max_input_chars={limit}: split "
+                    "it into passages (or raise MEMAGENTS_MAX_INPUT_CHARS)."
+                )
+            if metadata is not None:
+                meta = {**meta, **_check_meta(metadata[i], i)}
+            pid = ids[i] if ids is not None and ids[i] is not None else doc_id
+            if pid is None:
+                pid = "p-" + content_hash(text)[:24]
+            if not isinstance(pid, str) or not pid.strip():
+                raise InputError(f"id #{i} must be a non-empty string, got {pid!r}.")
+            given = None
+            if triples is not None:
+                if not _is_list(triples[i]):
+                    raise InputError(f"triples of passage #{i} must be a list of triples.")
+                given = tuple(clean_triples(triples[i])[0])
+            items.append(_Item(pid, text, meta, given))
+        seen: dict[str, _Item] = {}
+        for item in items:
+            if item.id in seen and seen[item.id] != item:
+                raise InputError(f"id {item.id!r} is given twice with different content.")
+            seen.setdefault(item.id, item)
+        return list(seen.values())
+
+    # ------------------------------------------------------------------ add
+    def add(
+        self,
+        texts: Sequence[Any],
+        *,
+        ids: Any,
+        metadata: Any,
+        namespace: str,
+        progress: ProgressFn | None = None,
+    ) -> AddResult:
+        items = self._items(texts, ids, metadata)
+        extractor = self.m.extractor  # fails early, before anything is stored, without an LLM
+        report = progress or _no_progress
+        with self.m._mutex:
+            result, todo = self._record(namespace, items, texts_given=len(texts))
+            before = self.m.usage.as_dict()
+            ready = self._ready_user(todo, result)
+            need = [p for p in todo if p.source == "extract"]
+            cache = self.m.store.cached_extractions(extractor.key, [p.content_hash for p in need])
+            ready += [(p, cache[p.content_hash]) for p in need if p.content_hash in cache]
+            missing = [p for p in need if p.content_hash not in cache]
+            report(len(todo) - len(missing), len(todo))
+            for start in range(0, len(missing), CHUNK):
+                chunk = missing[start : start + CHUNK]
+                outs = extractor.extract([p.text for p in chunk])
+                ready += self._settle(namespace, extractor.key, chunk, outs, result)
+                report(len(todo) - len(missing) + start + len(chunk), len(todo))
+            self._index(namespace, ready, result)
+            self._finish(result, before)
+        return result
+
+    async def aadd(
+        self,
+        texts: Sequence[Any],
+        *,
+        ids: Any,
+        metadata: Any,
+        namespace: str,
+        progress: ProgressFn | None = None,
+    ) -> AddResult:
+        items = self._items(texts, ids, metadata)
+        extractor = self.m.extractor
+        report = progress or _no_progress
+        result, todo = await asyncio.to_thread(self._locked_record, namespace, items, len(texts))
+        before = self.m.usage.as_dict()
+        ready = self._ready_user(todo, result)
+        need = [p for p in todo if p.source == "extract"]
+        cache = self.m.store.cached_extractions(extractor.key, [p.content_hash for p in need])
+        ready += [(p, cache[p.content_hash]) for p in need if p.content_hash in cache]
+        missing = [p for p in need if p.content_hash not in cache]
+        report(len(todo) - len(missing), len(todo))
+        for start in range(0, len(missing), CHUNK):
+            chunk = missing[start : start + CHUNK]
+            outs = await extractor.aextract([p.text for p in chunk])
+            ready += self._settle(namespace, extractor.key, chunk, outs, result)
+            report(len(todo) - len(missing) + start + len(chunk), len(todo))
+
+        def index() -> None:
+            with self.m._mutex:
+                self._index(namespace, ready, result)
+
+        await asyncio.to_thread(index)
+        self._finish(result, before)
+        return result
+
+    def add_triples(
+        self,
+        passages: Sequence[Any],
+        *,
+        ids: Any,
+        metadata: Any,
+        namespace: str,
+        progress: ProgressFn | None = None,
+    ) -> AddResult:
+        if isinstance(passages, (str, bytes)) or not isinstance(passages, Sequence):
+            raise InputError("pass a list of (text, triples) pairs or dicts.")
+        texts, triples = [], []
+        for i, p in enumerate(passages):
+            if isinstance(p, dict) and "text" in p and "triples" in p:
+                texts.append(p["text"])
+                triples.append(p["triples"])
+            elif isinstance(p, (list, tuple)) and len(p) == 2:
+                texts.append(p[0])
+                triples.append(p[1])
+            else:
+                raise InputError(
+                    f"passage #{i} must be a (text, triples) pair or a dict with 'text' and "
+                    "'triples' keys."
+                )
+        items = self._items(texts, ids, metadata, triples)
+        dropped = sum(clean_triples(t)[1] for t in triples)
+        with self.m._mutex:
+            result, todo = self._record(namespace, items, texts_given=len(texts))
+            before = self.m.usage.as_dict()
+            ready = self._ready_user(todo, result)
+            extract = [p for p in todo if p.source == "extract"]
+            if extract and self.m._extractor is None and not self.m.has_llm:
+                result.pending += [p.id for p in extract]
+            elif extract:
+                key = self.m.extractor.key
+                cache = self.m.store.cached_extractions(key, [p.content_hash for p in extract])
+                ready += [(p, cache[p.content_hash]) for p in extract if p.content_hash in cache]
+                missing = [p for p in extract if p.content_hash not in cache]
+                if missing:
+                    outs = self.m.extractor.extract([p.text for p in missing])
+                    ready += self._settle(namespace, key, missing, outs, result)
+            self._index(namespace, ready, result)
+            result.dropped_triples += dropped
+            self._finish(result, before)
+            if progress is not None:
+                progress(len(todo), len(todo))
+        return result
+
+    # -------------------------------------------------------------- helpers
+    def _locked_record(
+        self, namespace: str, items: list[_Item], n: int
+    ) -> tuple[AddResult, list[StoredPassage]]:
+        with self.m._mutex:
+            return self._record(namespace, items, texts_given=n)
+
+    def _record(
+        self, namespace: str, items: list[_Item], *, texts_given: int
+    ) -> tuple[AddResult, list[StoredPassage]]:
+        """Store new and changed passages as pending; return what needs work (incl. resumes)."""
+        store = self.m.store
+        result = AddResult(namespace=namespace, ids=[it.id for it in items])
+        existing = {p.id: p for p in store.passages(namespace, ids=[it.id for it in items])}
+        rows, user = [], []
+        for it in items:
+            chash = content_hash(it.text, it.triples)
+            old = existing.get(it.id)
+            if old is not None and old.content_hash == chash and old.status == "indexed":
+                result.unchanged.append(it.id)
+                continue
+            (result.updated if old is not None else result.added).append(it.id)
+            rows.append((it.id, it.text, it.metadata, chash, "user" if it.triples is not None
+                         else "extract"))
+            if it.triples is not None:
+                user.append((chash, it.triples, [], 0))
+        if user:
+            store.put_extractions(USER_EXTRACTOR, user)
+        if rows:
+            store.upsert_pending(namespace, rows)
+        given = {r[0] for r in rows}
+        todo = store.passages(namespace, status="pending") + store.passages(
+            namespace, status="failed"
+        )
+        result.resumed = [p.id for p in todo if p.id not in given]
+        return result, sorted(todo, key=lambda p: p.seq)
+
+    def _ready_user(
+        self, todo: list[StoredPassage], result: AddResult
+    ) -> list[tuple[StoredPassage, Any]]:
+        user = [p for p in todo if p.source == "user"]
+        cache = self.m.store.cached_extractions(USER_EXTRACTOR, [p.content_hash for p in user])
+        out = []
+        for p in user:
+            if p.content_hash in cache:
+                out.append((p, cache[p.content_hash]))
+            else:  # cannot happen unless the cache row was removed by hand
+                result.failed[p.id] = "user triples missing from the store; add them again"
+        return out
+
+    def _settle(
+        self,
+        namespace: str,
+        key: str,
+        chunk: list[StoredPassage],
+        outs: list[Extraction],
+        result: AddResult,
+    ) -> list[tuple[StoredPassage, Any]]:
+        """Cache successful extractions, record failures; return the ready passages."""
+        ok = [(p, o) for p, o in zip(chunk, outs) if o.ok]
+        bad = [(p.id, o.error or "unknown error") for p, o in zip(chunk, outs) if not o.ok]
+        if ok:
+            self.m.store.put_extractions(
+                key, [(p.content_hash, o.triples, o.entities, o.dropped) for p, o in ok]
+            )
+        if bad:
+            self.m.store.mark_failed(namespace, bad)
+            result.failed.update(dict(bad))
+        return [(p, (list(o.triples), o.entities, o.dropped)) for p, o in ok]
+
+    def _index(
+        self, namespace: str, ready: list[tuple[StoredPassage, Any]], result: AddResult
+    ) -> None:
+        if not ready:
+            return
+        index = self.m.index(namespace)
+        batch = []
+        persisted = []
+        for p, (triples, _entities, dropped) in ready:
+            kept, _ = clean_triples(triples)
+            batch.append((p.id, p.text, kept))
+            persisted.append((p.id, kept))
+            if p.source == "extract":
+                result.dropped_triples += int(dropped)
+        delta = index.add(batch)
+        try:
+            self.m.store.commit_indexed(namespace, persisted, delta)
+        except BaseException:
+            self.m._reload(namespace)
+            raise
+
+    def _finish(self, result: AddResult, before: dict[str, Any]) -> None:
+        after = self.m.usage.as_dict()
+        result.llm_calls = int(after["llm_calls"] - before["llm_calls"])
+        result.embedding_calls = int(after["embedding_calls"] - before["embedding_calls"])
+        failed = set(result.failed)
+        for bucket in (result.added, result.updated, result.resumed):
+            bucket[:] = [i for i in bucket if i not in failed and i not in result.pending]
+
+    # --------------------------------------------------------------- delete
+    def delete(self, ids: Sequence[str], *, namespace: str) -> DeleteResult:
+        if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
+            raise InputError("pass a list of ids to delete, not a single string.")
+        wanted = list(dict.fromkeys(ids))
+        for i, pid in enumerate(wanted):
+            if not isinstance(pid, str) or not pid:
+                raise InputError(f"id #{i} must be a non-empty string, got {pid!r}.")
+        with self.m._mutex:
+            stored = {p.id for p in self.m.store.passages(namespace, ids=wanted)}
+            index = self.m.index(namespace)
+            delta = index.remove([p for p in wanted if p in index])
+            try:
+                self.m.store.delete_passages(namespace, sorted(stored), delta)
+            except BaseException:
+                self.m._reload(namespace)
+                raise
+        return DeleteResult(
+            deleted=[p for p in wanted if p in stored], unknown=[p for p in wanted if p not in stored]
+        )
+
+
+def _no_progress(done: int, total: int) -> None:
+    return None
+
+
+def _unpack(raw: Any, i: int) -> tuple[str, dict[str, Any], str | None]:
+    content = getattr(raw, "page_content", None)
+    if content is not None:  # a langchain Document
+        if not isinstance(content, str):
+            raise InputError(f"document #{i} has non-string page_content.")
+        meta = _check_meta(dict(getattr(raw, "metadata", None) or {}), i)
+        return content, meta, getattr(raw, "id", None)
+    if not isinstance(raw, str):
+        raise InputError(f"text #{i} must be a string or a Document, got {type(raw).__name__}.")
+    return raw, {}, None
+
+
+def _check_meta(meta: Any, i: int) -> dict[str, Any]:
+    if not isinstance(meta, dict):
+        raise InputError(f"metadata #{i} must be a dict, got {type(meta).__name__}.")
+    try:
+        json.dumps(meta)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"metadata #{i} must be JSON-serialisable: {exc}.") from None
+    return dict(meta)
+
+
+def _is_list(x: Any) -> bool:
+    return isinstance(x, (list, tuple))

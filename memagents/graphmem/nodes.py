@@ -1,0 +1,394 @@
+"""LangGraph nodes over a :class:`~memagents.graphmem.memory.GraphMemory`.
+
+:func:`memory_node` searches the memory for the question in the graph state and writes
+``Document``s back; :func:`save_node` stores text from the state (by default the last AI
+message). Both are langchain ``Runnable``s with native sync and async paths, so LangGraph calls
+``memory.search`` under ``invoke`` and ``memory.asearch`` under ``ainvoke``.
+
+The namespace of each run is resolved by :func:`resolve_namespace`, first match wins:
+
+1. the ``namespace`` given to the node; it may be a langmem-style template such as
+   ``"users/{langgraph_user_id}"`` (or a tuple ``("users", "{user_id}")``, joined with ``/``),
+   filled from ``config["configurable"]`` and then from the run's ``context``;
+2. ``config["configurable"]["namespace"]``;
+3. ``runtime.context`` (``StateGraph(..., context_schema=...)``): its ``namespace``, else its
+   ``user_id``, as an attribute or a key;
+4. the memory's default namespace.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
+from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
+
+from memagents.errors import InputError, NamespaceError
+
+if TYPE_CHECKING:
+    from memagents.graphmem.memory import GraphMemory
+
+__all__ = [
+    "MemoryNode",
+    "SaveNode",
+    "last_message_text",
+    "memory_node",
+    "resolve_namespace",
+    "run_context",
+    "save_node",
+]
+
+NamespaceSpec = str | Sequence[str]
+_HUMAN = ("human", "user")
+_AI = ("ai", "assistant")
+
+
+# ------------------------------------------------------------------------------ namespaces
+def run_context() -> Any:
+    """The ``runtime.context`` of the LangGraph run in progress, or ``None`` outside one."""
+    try:
+        from langgraph.runtime import get_runtime
+
+        runtime = get_runtime()
+    except (ImportError, RuntimeError, KeyError, TypeError):
+        return None
+    return getattr(runtime, "context", None)
+
+
+def _lookup(obj: Any, key: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def resolve_namespace(
+    namespace: NamespaceSpec | None,
+    config: RunnableConfig | None = None,
+    context: Any = None,
+) -> str | None:
+    """The namespace of one run (see the module docstring); ``None`` means the memory default.
+
+    >>> resolve_namespace("users/{langgraph_user_id}",
+    ...                   {"configurable": {"langgraph_user_id": "ada"}})
+    'users/ada'
+    >>> resolve_namespace(None, {"configurable": {}}, {"user_id": "bo"})
+    'bo'
+    """
+    configurable = dict((config or {}).get("configurable") or {})
+    if namespace is not None:
+        if not isinstance(namespace, str):
+            if not all(isinstance(part, str) for part in namespace):
+                raise NamespaceError(f"namespace parts must be strings, got {namespace!r}.")
+            namespace = "/".join(namespace)
+        return _fill(namespace, configurable, context)
+    if isinstance(configurable.get("namespace"), str) and configurable["namespace"]:
+        return str(configurable["namespace"])
+    for key in ("namespace", "user_id"):
+        value = _lookup(context, key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _fill(template: str, configurable: Mapping[str, Any], context: Any) -> str:
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise NamespaceError(
+            f"namespace template {template!r} is malformed ({exc}); use named fields such as "
+            "'users/{langgraph_user_id}'."
+        ) from None
+    if not fields:
+        return template
+    values: dict[str, str] = {}
+    for name in fields:
+        value = configurable.get(name)
+        if value is None:
+            value = _lookup(context, name)
+        if value is None or isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise NamespaceError(
+                f"namespace template {template!r} needs {name!r}: pass it as "
+                f"config={{'configurable': {{{name!r}: ...}}}} or in the graph's context "
+                "(StateGraph(..., context_schema=...), invoke(..., context=...))."
+            )
+        values[name] = str(value)
+    try:
+        return template.format_map(values)
+    except (ValueError, IndexError) as exc:
+        raise NamespaceError(
+            f"namespace template {template!r} is malformed ({exc}); use named fields such as "
+            "'users/{langgraph_user_id}'."
+        ) from None
+
+
+# ----------------------------------------------------------------------------- state access
+def _message_role(message: Any) -> str | None:
+    if isinstance(message, Mapping):
+        role = message.get("role") or message.get("type")
+    elif isinstance(message, tuple) and len(message) == 2:
+        role = message[0]
+    else:
+        role = getattr(message, "type", None)
+    return role if isinstance(role, str) else None
+
+
+def _message_text(message: Any) -> str:
+    if isinstance(message, Mapping):
+        content = message.get("content")
+    elif isinstance(message, tuple) and len(message) == 2:
+        content = message[1]
+    else:
+        content = getattr(message, "content", None)
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [
+            p if isinstance(p, str) else str(p.get("text", ""))
+            for p in content
+            if isinstance(p, str) or (isinstance(p, Mapping) and p.get("type") == "text")
+        ]
+        return "".join(parts)
+    return ""
+
+
+def last_message_text(state: Any, roles: Sequence[str]) -> str | None:
+    """Text of the last message in ``state["messages"]`` whose role is in ``roles``."""
+    messages = _lookup(state, "messages")
+    if not isinstance(messages, Sequence) or isinstance(messages, str):
+        return None
+    for message in reversed(messages):
+        if _message_role(message) in roles:
+            text = _message_text(message).strip()
+            if text:
+                return text
+    return None
+
+
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InputError(f"k must be a positive integer, got {k!r}.")
+    return k
+
+
+# ---------------------------------------------------------------------------------- nodes
+class MemoryNode(Runnable[Any, dict[str, Any]]):
+    """A LangGraph node: search a graph memory for the state's question.
+
+    Reads the question from ``state[query_key]``, or, when that is absent and the state has
+    ``messages``, from the last human message; returns ``{output_key: list[Document]}``
+    (ids on the documents, scores under ``metadata["memagents"]``). Build it with
+    :func:`memory_node` or ``GraphMemory.node()``.
+
+    Example:
+        >>> import tempfile
+        >>> from langgraph.graph import START, StateGraph
+        >>> from typing_extensions import TypedDict
+        >>> from memagents.graphmem import GraphMemory
+        >>> class State(TypedDict, total=False):
+        ...     question: str
+        ...     documents: list
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     with GraphMemory.open(folder, embeddings="hash") as memory:
+        ...         _ = memory.add_triples(
+        ...             [("Ada Korvin was born in Velm.", [("Ada Korvin", "born in", "Velm")])],
+        ...             namespace="users/ada")
+        ...         builder = StateGraph(State)
+        ...         _ = builder.add_node("recall", memory_node(memory, namespace="users/{user}"))
+        ...         _ = builder.add_edge(START, "recall")
+        ...         out = builder.compile().invoke({"question": "Where was Ada born?"},
+        ...                                        {"configurable": {"user": "ada"}})
+        ...         [d.page_content for d in out["documents"]]
+        ['Ada Korvin was born in Velm.']
+    """
+
+    def __init__(
+        self,
+        memory: GraphMemory,
+        *,
+        k: int = 5,
+        query_key: str = "question",
+        output_key: str = "documents",
+        namespace: NamespaceSpec | None = None,
+        name: str = "recall",
+    ) -> None:
+        self.memory = memory
+        self.k = _check_k(k)
+        self.query_key = query_key
+        self.output_key = output_key
+        self.namespace = namespace
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"MemoryNode({self.memory!r}, k={self.k}, namespace={self.namespace!r})"
+
+    def __call__(self, state: Any, config: RunnableConfig | None = None) -> dict[str, Any]:
+        """Run the node synchronously (same as :meth:`invoke`)."""
+        return self.invoke(state, config)
+
+    def query(self, state: Any) -> str:
+        """The question this node would search for in ``state``."""
+        value = _lookup(state, self.query_key)
+        if isinstance(value, str) and value.strip():
+            return value
+        if value is not None and not isinstance(value, str):
+            raise InputError(
+                f"state[{self.query_key!r}] must be a string question, got {type(value).__name__}."
+            )
+        text = last_message_text(state, _HUMAN)
+        if text is None:
+            raise InputError(
+                f"the memory node found no question: put it in state[{self.query_key!r}] or "
+                "add a human message to state['messages'] (or pass query_key=...)."
+            )
+        return text
+
+    def _namespace(self, config: RunnableConfig) -> str | None:
+        return resolve_namespace(self.namespace, config, run_context())
+
+    def _search(
+        self, state: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig
+    ) -> dict[str, Any]:
+        hits = self.memory.search(self.query(state), self.k, namespace=self._namespace(config))
+        return {self.output_key: hits.to_documents()}
+
+    async def _asearch(
+        self, state: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
+    ) -> dict[str, Any]:
+        ns = self._namespace(config)
+        hits = await self.memory.asearch(self.query(state), self.k, namespace=ns)
+        return {self.output_key: hits.to_documents()}
+
+    def invoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        return self._call_with_config(self._search, input, ensure_config(config))
+
+    async def ainvoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        return await self._acall_with_config(self._asearch, input, ensure_config(config))
+
+
+class SaveNode(Runnable[Any, dict[str, Any]]):
+    """A LangGraph node: store text from the state in a graph memory with ``add``.
+
+    Stores ``state[text_key]`` (a string or a list of strings/Documents) when ``text_key`` is
+    set, else the text of the last AI message in ``state["messages"]`` (nothing happens when
+    there is none). ``add`` extracts triples, so the memory needs a chat model or an
+    extractor; without one the node raises :class:`~memagents.errors.ConfigError`. Returns
+    ``{output_key: stored ids}`` when ``output_key`` is set, else no update.
+
+    Example:
+        >>> import tempfile
+        >>> from memagents.graphmem import GraphMemory
+        >>> from memagents.testing import ScriptedChatModel
+        >>> llm = ScriptedChatModel(
+        ...     default='{"entities": ["Bo"], "triples": [["Bo", "likes", "tea"]]}')
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     with GraphMemory.open(folder, embeddings="hash", llm=llm) as memory:
+        ...         node = SaveNode(memory, output_key="saved")
+        ...         out = node.invoke({"messages": [("user", "Hi"), ("ai", "Bo likes tea.")]})
+        ...         [h.text for h in memory.get(out["saved"])]
+        ['Bo likes tea.']
+    """
+
+    def __init__(
+        self,
+        memory: GraphMemory,
+        *,
+        text_key: str | None = None,
+        namespace: NamespaceSpec | None = None,
+        output_key: str | None = None,
+        name: str = "remember",
+    ) -> None:
+        self.memory = memory
+        self.text_key = text_key
+        self.namespace = namespace
+        self.output_key = output_key
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"SaveNode({self.memory!r}, text_key={self.text_key!r})"
+
+    def __call__(self, state: Any, config: RunnableConfig | None = None) -> dict[str, Any]:
+        """Run the node synchronously (same as :meth:`invoke`)."""
+        return self.invoke(state, config)
+
+    def texts(self, state: Any) -> list[Any]:
+        """What this node would store from ``state`` (possibly nothing)."""
+        if self.text_key is None:
+            text = last_message_text(state, _AI)
+            return [text] if text else []
+        value = _lookup(state, self.text_key)
+        items = [value] if isinstance(value, str) or hasattr(value, "page_content") else value
+        if not isinstance(items, list) or not items:
+            raise InputError(
+                f"the save node found nothing to store in state[{self.text_key!r}]: put a "
+                "string or a list of strings there (or leave text_key unset to store the last "
+                "AI message)."
+            )
+        return items
+
+    def _out(self, ids: list[str]) -> dict[str, Any]:
+        return {self.output_key: ids} if self.output_key else {}
+
+    def _save(
+        self, state: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig
+    ) -> dict[str, Any]:
+        texts = self.texts(state)
+        if not texts:
+            return self._out([])
+        ns = resolve_namespace(self.namespace, config, run_context())
+        return self._out(self.memory.add(texts, namespace=ns).ids)
+
+    async def _asave(
+        self, state: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
+    ) -> dict[str, Any]:
+        texts = self.texts(state)
+        if not texts:
+            return self._out([])
+        ns = resolve_namespace(self.namespace, config, run_context())
+        return self._out((await self.memory.aadd(texts, namespace=ns)).ids)
+
+    def invoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        return self._call_with_config(self._save, input, ensure_config(config))
+
+    async def ainvoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        return await self._acall_with_config(self._asave, input, ensure_config(config))
+
+
+def memory_node(
+    memory: GraphMemory,
+    *,
+    k: int = 5,
+    query_key: str = "question",
+    output_key: str = "documents",
+    namespace: NamespaceSpec | None = None,
+    name: str = "recall",
+) -> MemoryNode:
+    """A LangGraph node searching ``memory``; see :class:`MemoryNode` and the module docs."""
+    return MemoryNode(
+        memory, k=k, query_key=query_key, output_key=output_key, namespace=namespace, name=name
+    )
+
+
+def save_node(
+    memory: GraphMemory,
+    *,
+    text_key: str | None = None,
+    namespace: NamespaceSpec | None = None,
+    output_key: str | None = None,
+    name: str = "remember",
+) -> SaveNode:
+    """A LangGraph node storing text from the state in ``memory``; see :class:`SaveNode`."""
+    return SaveNode(
+        memory, text_key=text_key, namespace=namespace, output_key=output_key, name=name
+    )

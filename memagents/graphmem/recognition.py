@@ -1,0 +1,126 @@
+"""Recognition memory: an LLM keeps only the linked facts that bear on the question.
+
+HippoRAG 2 reranks the top linked facts with one LLM call ("select up to 4 relevant facts")
+before seeding PPR; when no fact survives, retrieval falls back to dense. Replies are mapped
+back to the nearest candidate fact, so paraphrased triples still count. Any LLM failure keeps
+the candidates unfiltered and says so, instead of failing the search.
+
+Example:
+    >>> from memagents.testing import ScriptedChatModel
+    >>> from memagents.graphmem.search import LinkedFact
+    >>> llm = ScriptedChatModel(default='{"facts": [["ada", "born in", "velm"]]}')
+    >>> facts = [LinkedFact(triple=("ada", "born in", "velm"), score=1.0, cosine=0.9),
+    ...          LinkedFact(triple=("bob", "likes", "tea"), score=0.5, cosine=0.4)]
+    >>> [f.triple for f in LLMFactFilter(llm)("Where was Ada born?", facts)]
+    [('ada', 'born in', 'velm')]
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from memagents.errors import MemagentsError
+from memagents.graphmem.search import LinkedFact
+from memagents.models import PromptTemplate, StructuredLLM, get_prompt, register_prompt
+
+__all__ = ["RECOGNITION_PROMPT", "FilterOutput", "LLMFactFilter"]
+
+RECOGNITION_PROMPT = register_prompt(
+    PromptTemplate(
+        name="graphmem.recognize",
+        description="Keep the candidate facts relevant to a question (HippoRAG 2 filter).",
+        system=(
+            "You are given a question and candidate facts, each a [subject, predicate, object] "
+            "triple retrieved from a knowledge graph. Select up to {max_facts} facts that help "
+            "answer the question, or that are a step on the way to its answer, most useful "
+            "first. Copy the selected facts exactly. If none is relevant, return an empty list."
+        ),
+        user="Question: {question}\nCandidate facts: {facts}",
+    )
+)
+
+
+class FilterOutput(BaseModel):
+    """Reply schema of the recognition prompt."""
+
+    facts: list[list[Any]] = Field(
+        description="The selected facts, each [subject, predicate, object]; [] if none."
+    )
+
+
+class LLMFactFilter:
+    """A ``fact_filter`` for :class:`~memagents.graphmem.search.GraphSearcher` backed by an LLM.
+
+    Args:
+        llm: A :class:`~memagents.models.StructuredLLM`, chat model or spec.
+        max_facts: Upper bound on kept facts (HippoRAG 2 asks for up to 4).
+    """
+
+    def __init__(self, llm: StructuredLLM | Any, *, max_facts: int = 4) -> None:
+        self.llm = llm if isinstance(llm, StructuredLLM) else StructuredLLM(llm)
+        self.max_facts = max_facts
+        self.last_error: str | None = None
+
+    def _variables(self, question: str, candidates: Sequence[LinkedFact]) -> dict[str, Any]:
+        facts = json.dumps({"fact": [list(c.triple) for c in candidates]})
+        return {"question": question, "facts": facts, "max_facts": self.max_facts}
+
+    def __call__(self, question: str, candidates: list[LinkedFact]) -> list[LinkedFact]:
+        if not candidates:
+            return []
+        try:
+            out = self.llm.call(
+                get_prompt(RECOGNITION_PROMPT.name),
+                FilterOutput,
+                **self._variables(question, candidates),
+            )
+        except MemagentsError as exc:  # keep searching with the unfiltered candidates
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return list(candidates)
+        self.last_error = None
+        return match_facts(out.facts, candidates)[: self.max_facts]
+
+    async def acall(self, question: str, candidates: list[LinkedFact]) -> list[LinkedFact]:
+        """Async twin of calling the filter."""
+        if not candidates:
+            return []
+        try:
+            out = await self.llm.acall(
+                get_prompt(RECOGNITION_PROMPT.name),
+                FilterOutput,
+                **self._variables(question, candidates),
+            )
+        except MemagentsError as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return list(candidates)
+        self.last_error = None
+        return match_facts(out.facts, candidates)[: self.max_facts]
+
+
+def match_facts(replied: Sequence[Any], candidates: Sequence[LinkedFact]) -> list[LinkedFact]:
+    """Map each replied fact to its closest candidate (by text), keeping reply order, no repeats.
+
+    >>> c = [LinkedFact(triple=("a", "b", "c"), score=1.0, cosine=1.0)]
+    >>> [f.triple for f in match_facts([["A", "b", "c."]], c)]
+    [('a', 'b', 'c')]
+    """
+    keys = [_text(c.triple) for c in candidates]
+    kept: list[LinkedFact] = []
+    for fact in replied:
+        if not isinstance(fact, (list, tuple)) or not fact:
+            continue
+        best = difflib.get_close_matches(_text(fact), keys, n=1, cutoff=0.0)
+        if best:
+            cand = candidates[keys.index(best[0])]
+            if cand not in kept:
+                kept.append(cand)
+    return kept
+
+
+def _text(triple: Sequence[Any]) -> str:
+    return " | ".join(str(x).strip().lower() for x in triple)

@@ -1,0 +1,126 @@
+"""A langchain ``BaseRetriever`` over a :class:`~memagents.graphmem.memory.GraphMemory`.
+
+The retriever ranks passages with the memory's Personalized PageRank search and returns
+``Document``s carrying the passage id (``Document.id``) and the scores under
+``metadata["memagents"]`` (``score``, ``dense_score``, ``ppr_score``, ``rank``,
+``namespace``). The number of results is ``k``, from the constructor or per call
+(``invoke(query, k=3)``); the namespace is ``namespace=`` per call, else the retriever's
+``namespace`` (a fixed name or a template such as ``"users/{langgraph_user_id}"`` filled from
+``config["configurable"]``), else ``config["configurable"]["namespace"]``, else the run's
+LangGraph ``context`` (``namespace`` or ``user_id``), else the memory's default namespace. See
+:func:`~memagents.graphmem.nodes.resolve_namespace`.
+
+Example:
+    >>> import tempfile
+    >>> from memagents.graphmem import GraphMemory
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     with GraphMemory.open(folder, embeddings="hash") as memory:
+    ...         _ = memory.add_triples([
+    ...             ("Oskar Thandrell founded Quillmere Press.",
+    ...              [("Oskar Thandrell", "founded", "Quillmere Press")]),
+    ...             ("Oskar Thandrell was born in Velmora.",
+    ...              [("Oskar Thandrell", "born in", "Velmora")]),
+    ...         ])
+    ...         retriever = memory.as_retriever(k=2)
+    ...         docs = retriever.invoke("Where was the founder of Quillmere Press born?", k=1)
+    ...         len(docs), docs[0].metadata["memagents"]["rank"]
+    (1, 1)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForRetrieverRun,
+    CallbackManagerForRetrieverRun,
+)
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnableConfig, ensure_config
+from pydantic import ConfigDict, Field
+
+from memagents.graphmem.memory import GraphMemory
+from memagents.graphmem.nodes import resolve_namespace, run_context
+
+__all__ = ["GraphMemoryRetriever"]
+
+
+class GraphMemoryRetriever(BaseRetriever):
+    """Retrieve passages from a :class:`~memagents.graphmem.memory.GraphMemory`.
+
+    Attributes:
+        memory: The memory to search (the retriever does not own it: close the memory
+            yourself).
+        k: Number of documents to return (override per call with ``invoke(q, k=...)``).
+        namespace: Namespace, or a template filled from ``config["configurable"]`` (default:
+            resolved per run, see the module docstring).
+        use_filter: Passed to :meth:`GraphMemory.search` (``None``: the memory's setting).
+
+    Example:
+        >>> import tempfile
+        >>> from memagents.graphmem import GraphMemory
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     with GraphMemory.open(folder, embeddings="hash") as memory:
+        ...         _ = memory.add_triples([
+        ...             ("Ada lives in Velm.", [("Ada", "lives in", "Velm")]),
+        ...             ("Bo lives in Tarn.", [("Bo", "lives in", "Tarn")]),
+        ...             ("Cy lives in Orrin.", [("Cy", "lives in", "Orrin")]),
+        ...         ])
+        ...         retriever = GraphMemoryRetriever(memory=memory, k=3)
+        ...         docs = retriever.invoke("Where does Bo live?")
+        ...         len(docs), docs[0].page_content
+        (3, 'Bo lives in Tarn.')
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    memory: GraphMemory
+    k: int = Field(default=5, ge=1)
+    namespace: str | None = None
+    use_filter: bool | None = None
+
+    def _namespace(self, given: str | None, config: RunnableConfig | None) -> str | None:
+        if given is not None:
+            return given
+        return resolve_namespace(self.namespace, ensure_config(config), run_context())
+
+    def invoke(
+        self, input: str, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> list[Document]:
+        """Retrieve documents for ``input``; accepts ``k=`` and ``namespace=`` keywords."""
+        kwargs["namespace"] = self._namespace(kwargs.get("namespace"), config)
+        return super().invoke(input, config, **kwargs)
+
+    async def ainvoke(
+        self, input: str, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> list[Document]:
+        """Async twin of :meth:`invoke` (runs :meth:`GraphMemory.asearch`)."""
+        kwargs["namespace"] = self._namespace(kwargs.get("namespace"), config)
+        return await super().ainvoke(input, config, **kwargs)
+
+    def _get_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        k: int | None = None,
+        namespace: str | None = None,
+    ) -> list[Document]:
+        hits = self.memory.search(
+            query, self.k if k is None else k, namespace=namespace, use_filter=self.use_filter
+        )
+        return hits.to_documents()
+
+    async def _aget_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: AsyncCallbackManagerForRetrieverRun,
+        k: int | None = None,
+        namespace: str | None = None,
+    ) -> list[Document]:
+        hits = await self.memory.asearch(
+            query, self.k if k is None else k, namespace=namespace, use_filter=self.use_filter
+        )
+        return hits.to_documents()

@@ -1,0 +1,359 @@
+"""A graph memory as a LangGraph ``BaseStore``: ``graph.compile(store=memory.as_store())``.
+
+:class:`GraphMemoryStore` keeps LangGraph items (namespace, key, JSON value, timestamps) in
+``store.db`` in the memory folder, and mirrors the text of their indexed fields into the
+:class:`~memagents.graphmem.memory.GraphMemory` as passages, so ``search(prefix, query=...)``
+ranks items with Personalized PageRank over the knowledge graph.
+
+How items become passages:
+
+* The fields come from ``index={"fields": [...]}`` (LangGraph JSON paths, default ``["$"]``:
+  the whole value as JSON) or per put (``index=[...]``; ``index=False`` stores the item
+  without passages). Each text becomes a passage in the graph namespace of the item's namespace
+  (``store:["users", "ada"]``), id = the key (whole-value passage) or ``["key", "field"]``.
+* With a chat model (or an extractor) on the memory, passages go through ``memory.add``: one
+  LLM extraction per new text, and search is real PPR over the extracted triples. Without one
+  they are stored with no triples (``add_triples``): the graph has passage nodes only and the
+  search degrades to dense retrieval with the memory's embeddings.
+* Overwrites replace an item's passages, deletes remove them. Graph updates run after the
+  items are committed, through an outbox table, so a crash in between is repaired later.
+
+Semantics follow ``InMemoryStore`` (the reference of LangGraph's docs), checked by
+:mod:`memagents.testing.store_conformance`: searches and gets see the state before the puts of
+their batch; repeated puts of one key in a batch: the last wins; an overwrite keeps the item's
+position and resets both timestamps (as ``InMemoryStore`` and ``SqliteStore`` do); unranked
+results come in insertion order, namespace by namespace; ``list_namespaces`` sorts.
+Differences, on purpose:
+
+* Scores come from ``memory.search``: one PPR (or dense) ranking per graph namespace, merged by
+  raw score, ties broken by the dense cosine (one scale for all graphs). Scores of two
+  namespaces come from separate graphs and are not calibrated against each other: search one
+  namespace (``("memories", user_id)``) for a ranking you can trust. An item with several
+  passages gets its best passage's score (max pooling, like LangGraph's vectors). Items without passages (``index=False``, no text at the fields, a
+  failed extraction) follow the scored ones with ``score=None``, and ``offset`` pages through
+  both (``InMemoryStore`` ignores ``offset`` for the unscored tail).
+* Values are stored as JSON: tuples come back as lists, non-string dict keys as strings, and a
+  value JSON cannot encode is refused with :class:`~memagents.errors.InputError`.
+* Range filters (``$gt`` ...) on a missing or non-numeric value do not match (InMemoryStore
+  raises ``TypeError``).
+* ``list_namespaces`` lists namespaces that hold items (InMemoryStore also lists namespaces a
+  ``get`` or ``delete`` merely touched).
+* ``batch`` checks the labels of every op (``validate_op_namespace``), as LangGraph asks of
+  stores that serialise namespaces. No TTL: ``supports_ttl = False`` and ``ttl=`` raises
+  ``NotImplementedError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langgraph.store.base import (
+    BaseStore,
+    GetOp,
+    IndexConfig,
+    Item,
+    ListNamespacesOp,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+)
+from typing_extensions import Self
+
+from memagents.errors import ConfigError, InputError
+from memagents.graphmem.store_db import PreparedPut, Row, StoreTables
+from memagents.graphmem.store_match import (
+    check_ops,
+    check_value,
+    item_texts,
+    matches_filter,
+    namespace_matches,
+)
+
+if TYPE_CHECKING:
+    from memagents.graphmem.memory import GraphMemory
+
+__all__ = ["STORE_FILE", "GraphMemoryStore", "graph_namespace"]
+
+STORE_FILE = "store.db"
+"""Name of the store's SQLite file in the memory folder."""
+
+logger = logging.getLogger(__name__)
+_MAX_GRAPH_NS = 200  # GraphMemory accepts 256 characters; long namespaces are hashed
+_LOCKS: dict[str, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def graph_namespace(namespace: tuple[str, ...]) -> str:
+    """The GraphMemory namespace holding the passages of a LangGraph namespace.
+
+    >>> graph_namespace(("users", "ada"))
+    'store:["users", "ada"]'
+    """
+    name = "store:" + json.dumps(list(namespace))
+    if len(name) <= _MAX_GRAPH_NS:
+        return name
+    return "store:sha256:" + hashlib.sha256(name.encode("utf-8")).hexdigest()
+
+
+def _lock_for(path: Path) -> threading.RLock:
+    """One lock per store file, shared by every store object of the process on that file."""
+    key = str(path.resolve())
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(key, threading.RLock())
+
+
+class GraphMemoryStore(BaseStore):
+    """LangGraph ``BaseStore`` over a :class:`~memagents.graphmem.memory.GraphMemory`.
+
+    Build it with ``memory.as_store(...)``; see the module docstring for the semantics. The
+    fields apply when an item is put: changing them later does not re-index stored items (put
+    them again).
+
+    Args:
+        memory: An open graph memory; items go to ``store.db`` in its folder.
+        index: LangGraph ``IndexConfig``; only ``fields`` is used (default ``["$"]``). ``dims``
+            is ignored and ``embed`` refused: embeddings are the memory's own.
+        extract: Build passages with LLM triple extraction (``memory.add``); default: when the
+            memory has a chat model or an extractor.
+        use_filter: Run the LLM recognition filter at search time (default: the memory's).
+
+    Example:
+        >>> import tempfile
+        >>> from memagents.graphmem import GraphMemory
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     with GraphMemory.open(folder, embeddings="hash") as memory:
+        ...         with memory.as_store() as store:
+        ...             store.put(("users", "ada"), "m1", {"text": "Ada likes green tea"})
+        ...             store.put(("users", "ada"), "m2", {"text": "Ada was born in Velmora"})
+        ...             hits = store.search(("users",), query="Where was Ada born?", limit=1)
+        ...             [h.key for h in hits], store.get(("users", "ada"), "m1").value
+        (['m2'], {'text': 'Ada likes green tea'})
+    """
+
+    supports_ttl = False
+
+    def __init__(
+        self,
+        memory: GraphMemory,
+        *,
+        index: IndexConfig | None = None,
+        extract: bool | None = None,
+        use_filter: bool | None = None,
+    ) -> None:
+        config: dict[str, Any] = dict(index or {})
+        if config.get("embed") is not None:
+            raise ConfigError(
+                "GraphMemoryStore embeds with the memory's own embeddings: drop 'embed' from "
+                "index= and open the GraphMemory with embeddings=... instead."
+            )
+        fields = config.get("fields") or ["$"]
+        if isinstance(fields, str) or not all(isinstance(f, str) and f for f in fields):
+            raise ConfigError(f"index fields must be a list of JSON paths, got {fields!r}.")
+        self.memory = memory
+        self.fields: list[str] = list(fields)
+        self.index_config: IndexConfig = {"fields": self.fields}
+        self.extract = _can_extract(memory) if extract is None else bool(extract)
+        self.use_filter = use_filter
+        path = Path(memory.folder) / STORE_FILE
+        self._tables = StoreTables(path)
+        self._lock = _lock_for(path)
+
+    # ---------------------------------------------------------------- lifecycle
+    def close(self) -> None:
+        """Close ``store.db`` (the memory stays open; close it yourself)."""
+        self._tables.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"GraphMemoryStore({str(self.memory.folder)!r}, fields={self.fields!r})"
+
+    # -------------------------------------------------------------------- batch
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        """Run ops like ``InMemoryStore``: reads first (in order), then the puts, together."""
+        ops = list(ops)
+        check_ops(ops)
+        if getattr(self.memory, "_closed", False):
+            raise InputError(
+                "the GraphMemory behind this store is closed: reopen it with GraphMemory.open "
+                "and call as_store() again."
+            )
+        puts: dict[tuple[tuple[str, ...], str], PreparedPut] = {}
+        for op in ops:
+            if isinstance(op, PutOp):
+                prepared = self._prepare(op)
+                puts[(prepared.namespace, prepared.key)] = prepared
+        with self._lock:
+            results: list[Result] = []
+            touched: list[tuple[str, ...]] = []
+            for op in ops:
+                if isinstance(op, GetOp):
+                    touched.append(tuple(op.namespace))
+                    results.append(_item(self._tables.get(op.namespace, str(op.key))))
+                elif isinstance(op, SearchOp):
+                    results.append(self._search(op))
+                elif isinstance(op, ListNamespacesOp):
+                    results.append(self._list_namespaces(op))
+                else:
+                    results.append(None)
+            if puts:
+                self._tables.write(list(puts.values()), touched)
+                self._sync_graph(raise_errors=True)
+            return results
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        """Async twin of :meth:`batch` (runs it in a worker thread)."""
+        return await asyncio.to_thread(self.batch, list(ops))
+
+    # ------------------------------------------------------------------- writes
+    def _prepare(self, op: PutOp) -> PreparedPut:
+        """Validate a put before anything runs; compute the passages it should have."""
+        namespace, key = tuple(op.namespace), str(op.key)
+        if op.value is None:
+            return PreparedPut(namespace, key, None)
+        value_json = check_value(op.value, key)
+        if op.index is False:
+            texts: dict[str, str] = {}
+        else:
+            paths = self.fields if op.index is None else op.index
+            if isinstance(paths, str) or not all(isinstance(p, str) and p for p in paths):
+                raise InputError(
+                    f"index= of item {key!r} must be False or a list of JSON paths, got {paths!r}."
+                )
+            texts = item_texts(json.loads(value_json), list(paths))
+        limit = self.memory.settings.max_input_chars
+        for label, text in texts.items():
+            if len(text) > limit:
+                raise InputError(
+                    f"field {label!r} of item {key!r} has {len(text)} characters, over "
+                    f"max_input_chars={limit}: index fewer fields (put(..., index=[...]) or "
+                    "index=False) or raise MEMAGENTS_MAX_INPUT_CHARS."
+                )
+        return PreparedPut(namespace, key, value_json, texts, graph_namespace(namespace))
+
+    def _sync_graph(self, *, raise_errors: bool) -> None:
+        """Bring the graph in line with ``store.db`` (replays the outbox, graph by graph)."""
+        by_graph: dict[str, list[tuple[str, str | None, dict[str, Any]]]] = {}
+        for g, pid, text, namespace, key, label in self._tables.dirty():
+            meta = {"store_namespace": list(namespace), "store_key": key, "store_field": label}
+            by_graph.setdefault(g, []).append((pid, text, meta))
+        for g, entries in by_graph.items():
+            try:
+                self._sync_one(g, entries)
+            except Exception as exc:
+                if raise_errors:
+                    raise
+                logger.warning(
+                    "GraphMemoryStore: updating graph namespace %s failed (%s); searching the "
+                    "graph as it was, the update is retried by the next put.", g, exc,
+                )
+
+    def _sync_one(self, g: str, entries: list[tuple[str, str | None, dict[str, Any]]]) -> None:
+        gone = [pid for pid, text, _ in entries if text is None]
+        new = [(pid, text, meta) for pid, text, meta in entries if text is not None]
+        if gone:
+            self.memory.delete(gone, namespace=g)
+        if new:
+            ids = [pid for pid, _, _ in new]
+            metas = [meta for _, _, meta in new]
+            if self.extract:
+                result = self.memory.add([t for _, t, _ in new], ids=ids, metadata=metas,
+                                         namespace=g)
+            else:
+                result = self.memory.add_triples([(t, []) for _, t, _ in new], ids=ids,
+                                                 metadata=metas, namespace=g)
+            if result.failed:
+                logger.warning(
+                    "GraphMemoryStore: extraction failed for %d passage(s) of %s (%s); the "
+                    "items are stored and listed, and the memory retries them on its next add.",
+                    len(result.failed), g, "; ".join(sorted(set(result.failed.values()))[:3]),
+                )
+        self._tables.clear_dirty(g, [pid for pid, _, _ in entries])
+
+    # -------------------------------------------------------------------- reads
+    def _search(self, op: SearchOp) -> list[SearchItem]:
+        prefix = tuple(op.namespace_prefix)
+        query = op.query if isinstance(op.query, str) and op.query.strip() else None
+        if query is None and not op.filter and min(op.offset, op.limit) >= 0:
+            rows = self._tables.items(prefix, limit=op.limit, offset=op.offset)
+            return [_search_item(r, None) for r in rows]
+        rows = [r for r in self._tables.items(prefix) if matches_filter(r.value, op.filter)]
+        if query is None or not rows:
+            return [_search_item(r, None) for r in rows[op.offset : op.offset + op.limit]]
+        scores = self._scores(prefix, query, {(r.namespace, r.key) for r in rows})
+        scored = sorted(
+            (r for r in rows if (r.namespace, r.key) in scores),
+            key=lambda r: tuple(-x for x in scores[(r.namespace, r.key)]),
+        )
+        ranked = scored + [r for r in rows if (r.namespace, r.key) not in scores]
+        return [
+            _search_item(r, scores[(r.namespace, r.key)][0] if (r.namespace, r.key) in scores
+                         else None)
+            for r in ranked[op.offset : op.offset + op.limit]
+        ]
+
+    def _scores(
+        self, prefix: tuple[str, ...], query: str, wanted: set[tuple[tuple[str, ...], str]]
+    ) -> dict[tuple[tuple[str, ...], str], tuple[float, float]]:
+        """``(score, dense cosine)`` of each wanted item's best passage, one ``memory.search``
+        per graph namespace. The cosine breaks ties between graphs: every graph's best dense
+        hit has min-max score 1.0, while cosines share one scale."""
+        self._sync_graph(raise_errors=False)
+        owners = self._tables.owners(prefix)
+        graphs = {g for (g, _), owner in owners.items() if owner in wanted}
+        scores: dict[tuple[tuple[str, ...], str], tuple[float, float]] = {}
+        for g, count in self._tables.graph_namespaces(prefix).items():
+            if g not in graphs:
+                continue
+            hits = self.memory.search(query, k=count, namespace=g, use_filter=self.use_filter)
+            for hit in hits:
+                owner = owners.get((g, hit.id))
+                if owner not in wanted or hit.score is None or math.isnan(hit.score):
+                    continue
+                pair = (float(hit.score), float(hit.dense_score or 0.0))
+                scores[owner] = max(scores.get(owner, pair), pair)
+        return scores
+
+    def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
+        conditions = [(c.match_type, tuple(c.path)) for c in op.match_conditions or ()]
+        found = [ns for ns in self._tables.namespaces() if namespace_matches(ns, conditions)]
+        if op.max_depth is not None:
+            found = sorted({ns[: op.max_depth] for ns in found})
+        else:
+            found = sorted(found)
+        return found[op.offset : op.offset + op.limit]
+
+
+def _can_extract(memory: GraphMemory) -> bool:
+    """Whether ``memory.add`` can extract triples (a chat model or an extractor is set)."""
+    try:
+        memory.extractor  # noqa: B018 - the property raises ConfigError without one
+    except ConfigError:
+        return False
+    return True
+
+
+def _item(row: Row | None) -> Item | None:
+    if row is None:
+        return None
+    return Item(value=row.value, key=row.key, namespace=row.namespace,
+                created_at=row.created_at, updated_at=row.updated_at)
+
+
+def _search_item(row: Row, score: float | None) -> SearchItem:
+    return SearchItem(namespace=row.namespace, key=row.key, value=row.value,
+                      created_at=row.created_at, updated_at=row.updated_at, score=score)

@@ -1,0 +1,226 @@
+"""Agent tools over a :class:`~memagents.graphmem.memory.GraphMemory`.
+
+- ``search_memory(query, k)``: the memory's Personalized PageRank search, formatted for a
+  model (rank, passage id and text, best first).
+- ``save_memory(text)``: store a passage with ``memory.add`` (the memory extracts its facts
+  with a chat model or an extractor; without one the tool answers with a readable error
+  instead of crashing the agent).
+
+Both are ``StructuredTool``s with sync and async implementations. Errors a model can act on
+(empty query, bad ``k``, no chat model, failed extraction) come back as the tool's text
+(``ToolException`` handled by the tool), so an agent reads them in its ``ToolMessage``. The
+namespace is the ``namespace`` given here (a name or a template like
+``"users/{langgraph_user_id}"``), else ``config["configurable"]["namespace"]``, else the run's
+LangGraph context, else the memory's default (see
+:func:`~memagents.graphmem.nodes.resolve_namespace`).
+
+Example:
+    >>> import tempfile
+    >>> from memagents.graphmem import GraphMemory
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     with GraphMemory.open(folder, embeddings="hash") as memory:
+    ...         _ = memory.add_triples([("Ada lives in Velm.", [("Ada", "lives in", "Velm")])],
+    ...                                ids=["m1"])
+    ...         search, save = create_memory_tools(memory)
+    ...         found = search.invoke({"query": "Where does Ada live?"})
+    ...         print(found.splitlines()[0], found.splitlines()[-1])
+    ...         print(save.invoke({"text": "Bo lives in Tarn."})[:25])
+    Found 1 memory for 'Where does Ada live?': Ada lives in Velm.
+    Could not save to memory:
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool, StructuredTool, ToolException
+from pydantic import BaseModel, Field, create_model
+
+from memagents.errors import ConfigError, MemagentsError
+from memagents.graphmem.nodes import NamespaceSpec, resolve_namespace, run_context
+
+if TYPE_CHECKING:
+    from memagents.graphmem._results import AddResult, SearchHits
+    from memagents.graphmem.memory import GraphMemory
+
+__all__ = [
+    "SaveMemoryInput",
+    "SearchMemoryInput",
+    "create_memory_tools",
+    "create_save_memory_tool",
+    "create_search_memory_tool",
+]
+
+MAX_K = 50
+
+SEARCH_DESCRIPTION = (
+    "Search long-term memory for stored passages relevant to a question. Memory is a "
+    "knowledge graph, so multi-hop questions work (e.g. 'Where was the founder of X born?'). "
+    "Returns the best passages, best first, with their ids, or says that nothing was found."
+)
+SAVE_DESCRIPTION = (
+    "Save a fact or a short passage to long-term memory so it can be found later with "
+    "search_memory. Write self-contained sentences with full names (no pronouns)."
+)
+
+
+class SearchMemoryInput(BaseModel):
+    """Arguments of ``search_memory``."""
+
+    query: str = Field(description="The question or topic to look up, in natural language.")
+    k: int = Field(default=5, ge=1, le=MAX_K, description="How many passages to return.")
+
+
+class SaveMemoryInput(BaseModel):
+    """Arguments of ``save_memory``."""
+
+    text: str = Field(description="The self-contained fact or passage to remember.")
+
+
+def _search_schema(k: int) -> type[BaseModel]:
+    if k == SearchMemoryInput.model_fields["k"].default:
+        return SearchMemoryInput
+    return create_model(
+        "SearchMemoryInput",
+        __base__=SearchMemoryInput,
+        k=(int, Field(default=k, ge=1, le=MAX_K, description="How many passages to return.")),
+    )
+
+
+def format_hits(query: str, hits: SearchHits) -> str:
+    """Hits as text for a model: a header line, then ``[rank] id=...`` and the text per hit."""
+    if not hits:
+        why = f" ({'; '.join(hits.notes)})" if hits.notes else ""
+        return f"No memories found for {query!r}{why}."
+    noun = "memory" if len(hits) == 1 else "memories"
+    lines = [f"Found {len(hits)} {noun} for {query!r}:"]
+    for h in hits:
+        lines.append(f"[{h.rank or len(lines)}] id={h.id}\n{h.text}")
+    return "\n".join(lines)
+
+
+def _saved_message(text: str, result: AddResult) -> str:
+    if result.failed:
+        error = next(iter(result.failed.values()))
+        raise ToolException(
+            f"Could not extract facts from the text ({error}). It is kept and retried the next "
+            "time something is saved; try again later or rephrase it as simple sentences."
+        )
+    pid = result.ids[0] if result.ids else "?"
+    verb = "Already in memory" if result.unchanged else "Saved to memory"
+    return f"{verb} (id={pid}, namespace={result.namespace!r}): {text}"
+
+
+def _validation_message(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        parts = [f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in errors()]
+        return "Invalid arguments, fix them and call again: " + "; ".join(parts)
+    return f"Invalid arguments, fix them and call again: {exc}"
+
+
+def _tool_error(exc: MemagentsError, action: str) -> ToolException:
+    if isinstance(exc, ConfigError) and action == "save":
+        return ToolException(
+            "Could not save to memory: no chat model or extractor is configured to extract "
+            f"facts, so this memory is read-only here. (For the developer: {exc})"
+        )
+    return ToolException(f"Could not {action} memory: {exc}")
+
+
+def create_search_memory_tool(
+    memory: GraphMemory,
+    *,
+    namespace: NamespaceSpec | None = None,
+    k: int = 5,
+    name: str = "search_memory",
+    description: str = SEARCH_DESCRIPTION,
+) -> StructuredTool:
+    """The ``search_memory`` tool (see the module docstring); ``k`` is the default count."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise ConfigError(f"k must be an integer from 1 to {MAX_K}, got {k!r}.")
+
+    def search_memory(query: str, config: RunnableConfig, k: int = k) -> str:
+        try:
+            ns = resolve_namespace(namespace, config, run_context())
+            return format_hits(query, memory.search(query, k, namespace=ns))
+        except MemagentsError as exc:
+            raise _tool_error(exc, "search") from exc
+
+    async def asearch_memory(query: str, config: RunnableConfig, k: int = k) -> str:
+        try:
+            ns = resolve_namespace(namespace, config, run_context())
+            return format_hits(query, await memory.asearch(query, k, namespace=ns))
+        except MemagentsError as exc:
+            raise _tool_error(exc, "search") from exc
+
+    return StructuredTool.from_function(
+        func=search_memory,
+        coroutine=asearch_memory,
+        name=name,
+        description=description,
+        args_schema=_search_schema(k),
+        handle_tool_error=True,
+        handle_validation_error=_validation_message,
+    )
+
+
+def create_save_memory_tool(
+    memory: GraphMemory,
+    *,
+    namespace: NamespaceSpec | None = None,
+    name: str = "save_memory",
+    description: str = SAVE_DESCRIPTION,
+) -> StructuredTool:
+    """The ``save_memory`` tool (see the module docstring)."""
+
+    def save_memory(text: str, config: RunnableConfig) -> str:
+        try:
+            ns = resolve_namespace(namespace, config, run_context())
+            return _saved_message(text, memory.add([text], namespace=ns))
+        except MemagentsError as exc:
+            raise _tool_error(exc, "save") from exc
+
+    async def asave_memory(text: str, config: RunnableConfig) -> str:
+        try:
+            ns = resolve_namespace(namespace, config, run_context())
+            return _saved_message(text, await memory.aadd([text], namespace=ns))
+        except MemagentsError as exc:
+            raise _tool_error(exc, "save") from exc
+
+    return StructuredTool.from_function(
+        func=save_memory,
+        coroutine=asave_memory,
+        name=name,
+        description=description,
+        args_schema=SaveMemoryInput,
+        handle_tool_error=True,
+        handle_validation_error=_validation_message,
+    )
+
+
+def create_memory_tools(
+    memory: GraphMemory,
+    *,
+    namespace: NamespaceSpec | None = None,
+    k: int = 5,
+    include: Sequence[str] = ("search", "save"),
+) -> list[BaseTool]:
+    """``[search_memory, save_memory]`` over ``memory`` (pick with ``include``).
+
+    Args:
+        memory: The memory the tools read and write.
+        namespace: Fixed namespace or template (default: resolved per run).
+        k: Default number of passages ``search_memory`` returns.
+        include: Which tools to build, in order: ``"search"`` and/or ``"save"``.
+    """
+    makers: dict[str, Any] = {
+        "search": lambda: create_search_memory_tool(memory, namespace=namespace, k=k),
+        "save": lambda: create_save_memory_tool(memory, namespace=namespace),
+    }
+    unknown = [i for i in include if i not in makers]
+    if unknown or isinstance(include, str):
+        raise ConfigError(f"include must list 'search' and/or 'save', got {include!r}.")
+    return [makers[i]() for i in include]
