@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from memagents.config import shared_data_dir
+from memagents.eval import load_musique, mean_recall, paired_wins
 from memagents.graphmem.config import PRESETS
 from memagents.graphmem.graph import GraphIndex
 from memagents.graphmem.normalize import clean_triples, fact_text, normalize_triple
@@ -99,19 +99,6 @@ class MiniLMCache:
         return np.stack([self.vectors[t] for t in texts])
 
 
-def load() -> dict[str, Any]:
-    root = shared_data_dir() / "musique"
-    corpus = json.loads((root / "corpus.json").read_text())
-    openie = json.loads((root / "openie_gpt-3.5-turbo-1106.json").read_text())
-    questions = json.loads((root / "questions_dev.json").read_text())
-    ref = json.loads((root / "reference_rankings_dev.json").read_text())
-    passages = [
-        (f"{i:04d}", c["title"] + "\n" + c["text"], o["extracted_triples"])
-        for i, (c, o) in enumerate(zip(corpus, openie, strict=True))
-    ]
-    return {"passages": passages, "questions": questions, "ref": ref}
-
-
 def graph_strings(passages: list[tuple[str, str, list]]) -> list[str]:
     out = [text for _, text, _ in passages]
     phrases: set[str] = set()
@@ -122,21 +109,6 @@ def graph_strings(passages: list[tuple[str, str, list]]) -> list[str]:
             phrases.update((s, o))
             facts.add(fact_text(t))
     return out + sorted(phrases) + sorted(facts)
-
-
-def recall(tops: dict[str, list[int]], gold: dict[str, list[int]], k: int) -> float:
-    return float(np.mean([len(set(gold[q]) & set(t[:k])) / len(gold[q]) for q, t in tops.items()]))
-
-
-def paired(
-    a: dict[str, list[int]], b: dict[str, list[int]], gold: dict[str, list[int]], k: int
-) -> tuple[int, int]:
-    wins = losses = 0
-    for q, top in a.items():
-        x, y = len(set(gold[q]) & set(top[:k])), len(set(gold[q]) & set(b[q][:k]))
-        wins += x > y
-        losses += x < y
-    return wins, losses
 
 
 def timed(fn: Any, repeats: int) -> tuple[float, float]:
@@ -155,9 +127,8 @@ def main() -> None:
     ap.add_argument("--no-cache", action="store_true")
     args = ap.parse_args()
 
-    data = load()
-    passages, questions, ref = data["passages"], data["questions"], data["ref"]
-    gold = ref["gold"]
+    data = load_musique()
+    passages, questions, ref, gold = data.passages, data.questions, data.reference, data.gold
     qtexts = [q["question"] for q in questions]
     qids = [q["id"] for q in questions]
     emb = MiniLMCache(use_cache=not args.no_cache)
@@ -234,10 +205,10 @@ def main() -> None:
 
     # --------------------------------------------------------------------------- quality
     qvec = emb(qtexts)
-    tops: dict[str, dict[str, list[int]]] = {}
+    tops: dict[str, dict[str, list[str]]] = {}
     m = builds["default"].matrices()
     dense = {
-        qid: [int(m.passages[j]) for j in np.argsort(-(m.passage_vectors @ v))[:10]]
+        qid: [m.passages[j] for j in np.argsort(-(m.passage_vectors @ v))[:10]]
         for qid, v in zip(qids, qvec)
     }
     tops["dense (MiniLM cosine)"] = dense
@@ -246,14 +217,18 @@ def main() -> None:
         res = GraphSearcher(builds[preset], preset).search_many(
             qtexts, k=10, query_vectors=(qvec, qvec)
         )
-        tops[preset] = {qid: [int(h.passage_id) for h in r.hits] for qid, r in zip(qids, res)}
+        tops[preset] = {qid: [h.passage_id for h in r.hits] for qid, r in zip(qids, res)}
     official = {q: ref["hipporag2_official"][q] for q in qids}
     tops["official HippoRAG 2 (reference)"] = official
     out["recall"] = {
-        name: {f"R@{k}": round(recall(t, gold, k), 4) for k in KS} for name, t in tops.items()
+        name: {
+            f"R@{k}": round(v, 4)
+            for k, v in mean_recall([t[q] for q in qids], [gold[q] for q in qids], KS).items()
+        }
+        for name, t in tops.items()
     }
     out["vs_official_wins_losses"] = {
-        name: {f"@{k}": paired(t, official, gold, k) for k in (1, 2, 5, 10)}
+        name: {f"@{k}": paired_wins(t, official, gold, k) for k in (1, 2, 5, 10)}
         for name, t in tops.items()
         if not name.startswith("official")
     }

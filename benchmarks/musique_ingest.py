@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +26,8 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from langchain_core.embeddings import Embeddings
 
-from memagents.config import Settings, shared_data_dir
+from memagents.config import Settings
+from memagents.eval import load_musique
 from memagents.graphmem import GraphMemory
 from memagents.models import resolve_embeddings
 from memagents.testing import OpenAIServer
@@ -59,18 +59,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--embeddings", default="hash")
     parser.add_argument("--limit", type=int, default=None, help="first N passages only")
     args = parser.parse_args(argv)
-    data = shared_data_dir() / "musique"
-    if not data.is_dir():
-        sys.exit(f"shared data not found at {data}: set MEMAGENTS_DATA_DIR")
-    corpus = json.loads((data / "corpus.json").read_text())
-    openie = json.loads((data / "openie_gpt-3.5-turbo-1106.json").read_text())
-    texts = [f"{d['title']}\n{d['text']}" for d in corpus][: args.limit]
+    data = load_musique()
+    texts = [text for _, text, _ in data.passages][: args.limit]
     answers = {
-        f"{d['title']}\n{d['text']}": {
-            "entities": o.get("extracted_entities", []),
-            "triples": o.get("extracted_triples", []),
-        }
-        for d, o in zip(corpus, openie)
+        text: {"entities": o.get("extracted_entities", []), "triples": raw}
+        for (_, text, raw), o in zip(data.passages, data.openie)
     }
 
     def reply(body: dict[str, Any]) -> dict[str, Any]:

@@ -28,25 +28,14 @@ from rich.progress import Progress
 from rich.table import Table
 
 from memagents.config import Settings, get_settings
+from memagents.eval import recall_at_k
 from memagents.models import embed_texts, resolve_embeddings
 from memagents.sample import SampleWorld
 from memagents.stores import open_vector_index
 
-__all__ = ["recall_at_k", "run_demo"]
+__all__ = ["run_demo"]
 
 KS = (1, 2, 5, 10)
-
-
-def recall_at_k(ranked: Sequence[str], gold: Sequence[str], k: int) -> float:
-    """Fraction of the gold ids found in the first ``k`` ranked ids.
-
-    >>> recall_at_k(["a", "x", "b"], ["a", "b"], 2)
-    0.5
-    """
-    if not gold:
-        return 0.0
-    top = set(ranked[:k])
-    return sum(1 for g in gold if g in top) / len(gold)
 
 
 def run_demo(

@@ -7,19 +7,18 @@ MiniLM quality and fidelity numbers live in ``benchmarks/musique_graph.py``.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import re
 import zlib
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from memagents.config import shared_data_dir
+from memagents.eval import load_musique
 from memagents.graphmem.config import PRESETS, GraphConfig
 from memagents.graphmem.graph import PASSAGE, PHRASE, GraphIndex
 from memagents.graphmem.normalize import clean_triples
@@ -38,26 +37,18 @@ if not (MUSIQUE / "openie_gpt-3.5-turbo-1106.json").is_file():
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 
-def _load(name: str) -> Any:
-    return json.loads(Path(MUSIQUE / name).read_text(encoding="utf-8"))
-
-
 @pytest.fixture(scope="module")
 def data() -> dict[str, Any]:
-    corpus = _load("corpus.json")
-    openie = _load("openie_gpt-3.5-turbo-1106.json")
-    passages = [
-        (f"{i:04d}", c["title"] + "\n" + c["text"], o["extracted_triples"])
-        for i, (c, o) in enumerate(zip(corpus, openie, strict=True))
-    ]
+    musique = load_musique(MUSIQUE.parent)
+    passages = musique.passages
     df: Counter[str] = Counter()
     for _, text, _ in passages:
         df.update(set(_TOKEN.findall(text.lower())))
     return {
         "passages": passages,
-        "openie": openie,
-        "questions": _load("questions_dev.json"),
-        "gold": _load("reference_rankings_dev.json")["gold"],
+        "openie": musique.openie,
+        "questions": musique.questions,
+        "gold": musique.gold,
         "df": df,
     }
 
@@ -130,7 +121,7 @@ def _recall(index: GraphIndex, preset: str, data: dict[str, Any]) -> dict[str, f
     qvecs = index.embed([q["question"] for q in questions])
     out = {"graph@5": 0.0, "graph@10": 0.0, "dense@10": 0.0}
     for q, res, qv in zip(questions, results, qvecs):
-        gold = {f"{i:04d}" for i in data["gold"][q["id"]]}
+        gold = set(data["gold"][q["id"]])
         top = [h.passage_id for h in res.hits]
         dense = [m.passages[j] for j in np.argsort(-(m.passage_vectors @ qv))[:10]]
         out["graph@5"] += len(gold & set(top[:5])) / len(gold) / len(questions)

@@ -1,0 +1,14 @@
+"""Evaluation helpers shared by tests, benchmarks and the demo: metrics and dataset loaders.
+
+Example:
+    >>> from memagents.eval import recall_at_k
+    >>> recall_at_k(["a", "x", "b"], ["a", "b"], 2)
+    0.5
+"""
+
+from __future__ import annotations
+
+from memagents.eval.metrics import mean_recall, paired_wins, recall_at_k
+from memagents.eval.musique import MusiqueData, load_musique
+
+__all__ = ["MusiqueData", "load_musique", "mean_recall", "paired_wins", "recall_at_k"]
