@@ -110,11 +110,7 @@ class Ingestor:
         with self.m._mutex:
             result, todo = self._record(namespace, items, texts_given=len(texts))
             before = self.m.usage.as_dict()
-            ready = self._ready_user(todo, result)
-            need = [p for p in todo if p.source == "extract"]
-            cache = self.m.store.cached_extractions(extractor.key, [p.content_hash for p in need])
-            ready += [(p, cache[p.content_hash]) for p in need if p.content_hash in cache]
-            missing = [p for p in need if p.content_hash not in cache]
+            ready, missing = self._from_caches(extractor.key, todo, result)
             report(len(todo) - len(missing), len(todo))
             for start in range(0, len(missing), CHUNK):
                 chunk = missing[start : start + CHUNK]
@@ -139,11 +135,7 @@ class Ingestor:
         report = progress or _no_progress
         result, todo = await asyncio.to_thread(self._locked_record, namespace, items, len(texts))
         before = self.m.usage.as_dict()
-        ready = self._ready_user(todo, result)
-        need = [p for p in todo if p.source == "extract"]
-        cache = self.m.store.cached_extractions(extractor.key, [p.content_hash for p in need])
-        ready += [(p, cache[p.content_hash]) for p in need if p.content_hash in cache]
-        missing = [p for p in need if p.content_hash not in cache]
+        ready, missing = self._from_caches(extractor.key, todo, result)
         report(len(todo) - len(missing), len(todo))
         for start in range(0, len(missing), CHUNK):
             chunk = missing[start : start + CHUNK]
@@ -188,16 +180,14 @@ class Ingestor:
         with self.m._mutex:
             result, todo = self._record(namespace, items, texts_given=len(texts))
             before = self.m.usage.as_dict()
-            ready = self._ready_user(todo, result)
             extract = [p for p in todo if p.source == "extract"]
             if extract and self.m._extractor is None and not self.m.has_llm:
                 result.pending += [p.id for p in extract]
-            elif extract:
-                key = self.m.extractor.key
-                cache = self.m.store.cached_extractions(key, [p.content_hash for p in extract])
-                ready += [(p, cache[p.content_hash]) for p in extract if p.content_hash in cache]
-                missing = [p for p in extract if p.content_hash not in cache]
-                if missing:
+                ready, _ = self._from_caches(None, todo, result)
+            else:
+                key = self.m.extractor.key if extract else None
+                ready, missing = self._from_caches(key, todo, result)
+                if missing and key is not None:
                     outs = self.m.extractor.extract([p.text for p in missing])
                     ready += self._settle(namespace, key, missing, outs, result)
             self._index(namespace, ready, result)
@@ -243,6 +233,21 @@ class Ingestor:
         )
         result.resumed = [p.id for p in todo if p.id not in given]
         return result, sorted(todo, key=lambda p: p.seq)
+
+    def _from_caches(
+        self, extractor_key: str | None, todo: list[StoredPassage], result: AddResult
+    ) -> tuple[list[tuple[StoredPassage, Any]], list[StoredPassage]]:
+        """Passages whose triples are known (user-given or cached) and those needing the LLM.
+
+        With ``extractor_key=None`` passages that need extraction are left out of both lists.
+        """
+        ready = self._ready_user(todo, result)
+        if extractor_key is None:
+            return ready, []
+        need = [p for p in todo if p.source == "extract"]
+        cache = self.m.store.cached_extractions(extractor_key, [p.content_hash for p in need])
+        ready += [(p, cache[p.content_hash]) for p in need if p.content_hash in cache]
+        return ready, [p for p in need if p.content_hash not in cache]
 
     def _ready_user(
         self, todo: list[StoredPassage], result: AddResult
