@@ -21,7 +21,8 @@ from memagents.graphmem import GraphMemory
 pytest.importorskip(
     "sentence_transformers", reason="local embedder not installed (make local / make test)"
 )
-pytestmark = pytest.mark.realdata
+# encoding 35k strings takes 2-3 minutes on two idle cores; more on a busy machine
+pytestmark = [pytest.mark.realdata, pytest.mark.timeout(1500)]
 
 
 class CachedEmbeddings(Embeddings):
