@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from memagents.errors import MemagentsError
+from memagents.gate.cli import gate_app
 from memagents.graphmem.cli import memory_app
 
 __all__ = ["app", "main"]
@@ -36,6 +37,7 @@ sample_app = typer.Typer(help="The fictional sample world the project owns.", no
 app.add_typer(config_app, name="config")
 app.add_typer(sample_app, name="sample")
 app.add_typer(memory_app, name="memory")
+app.add_typer(gate_app, name="gate")
 
 console = Console()
 err_console = Console(stderr=True)

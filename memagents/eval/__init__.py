@@ -10,5 +10,15 @@ from __future__ import annotations
 
 from memagents.eval.metrics import mean_recall, paired_wins, recall_at_k
 from memagents.eval.musique import MusiqueData, load_musique
+from memagents.eval.popqa import PopQAItem, load_popqa, relation_of
 
-__all__ = ["MusiqueData", "load_musique", "mean_recall", "paired_wins", "recall_at_k"]
+__all__ = [
+    "MusiqueData",
+    "PopQAItem",
+    "load_musique",
+    "load_popqa",
+    "mean_recall",
+    "paired_wins",
+    "recall_at_k",
+    "relation_of",
+]

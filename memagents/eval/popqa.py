@@ -152,7 +152,9 @@ def load_popqa(path_or_data_dir: str | Path | None = None) -> list[PopQAItem]:
                     f"{path}: line {n} is not JSON ({exc.msg}); expected a JSON list, an object "
                     "keyed by id, or one JSON object per line."
                 ) from exc
-    if isinstance(data, dict):
+    if isinstance(data, dict) and isinstance(data.get("question"), str):
+        data = [data]  # JSON Lines with a single record
+    elif isinstance(data, dict):  # keyed by id
         data = [{"id": key, **value} if isinstance(value, dict) else value
                 for key, value in data.items()]
     if not isinstance(data, list) or not data:

@@ -17,7 +17,14 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["has_answer", "is_correct", "parse_answers"]
+__all__ = [
+    "accuracy",
+    "answers_agree",
+    "has_answer",
+    "is_correct",
+    "normalize_answer",
+    "parse_answers",
+]
 
 
 def parse_answers(possible_answers: Any) -> list[str]:
@@ -54,3 +61,24 @@ def accuracy(flags: Iterable[bool]) -> float:
     """Mean of boolean outcomes (0.0 for none)."""
     values = list(flags)
     return sum(values) / len(values) if values else 0.0
+
+
+def normalize_answer(text: str | None) -> str:
+    """Lowercase, drop punctuation and articles, collapse whitespace (SQuAD-style).
+
+    >>> normalize_answer("The  Eiffel-Tower!")
+    'eiffel tower'
+    """
+    chars = [" " if not (c.isalnum() or c.isspace()) else c for c in str(text or "").lower()]
+    return " ".join(w for w in "".join(chars).split() if w not in ("a", "an", "the"))
+
+
+def answers_agree(first: str | None, second: str | None) -> bool:
+    """Two answers agree when, normalised, they are equal or one contains the other as whole
+    words; never when either is empty.
+
+    >>> answers_agree("Paris", "Paris, France"), answers_agree("in", "Berlin")
+    (True, False)
+    """
+    x, y = normalize_answer(first), normalize_answer(second)
+    return bool(x and y) and (f" {x} " in f" {y} " or f" {y} " in f" {x} ")

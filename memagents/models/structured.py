@@ -142,6 +142,10 @@ class StructuredLLM:
             raise InputError("max_concurrency must be >= 1.")
         self.json_mode = json_mode
         self._tokenizer = tokenizer
+        if self._model is not None:
+            # resolve now: the lookup touches the file system, which must not happen later
+            # inside an event loop (LangGraph Server rejects blocking calls in async runs)
+            _ = self.tokenizer
         self._sleep = sleep
         self._asleep = asleep
         self._slots = threading.BoundedSemaphore(self.max_concurrency)

@@ -1,0 +1,124 @@
+"""Graphs served by LangGraph Server and Studio (referenced from ``langgraph.json``).
+
+Both entries are async *graph factories* (``async def make_graph(config: RunnableConfig)``),
+which LangGraph Server calls with each request's config. They build in a worker thread: the
+server runs factories on its event loop and, under ``langgraph dev``, fails any blocking call
+there (opening the memory folder and its SQLite database are blocking). Importing this module
+touches no setting and no model, so the server starts even when no LLM is configured yet
+(building a graph then raises a :class:`~memagents.errors.ConfigError` naming the variables to
+set). The sync builders :func:`adaptive_rag_graph` and :func:`memory_agent_graph` are the same
+without the thread.
+
+* ``adaptive_rag``: the retrieve-or-recall workflow
+  (:func:`memagents.gate.workflow.build_adaptive_rag`) over the GraphMemory in ``MEMAGENTS_HOME``;
+  the gate policy is ``config["configurable"]["gate_policy"]``, else ``MEMAGENTS_GATE_POLICY``,
+  else ``adapt-llm``. Per-run ``k``, ``namespace`` or ``user_id`` go in the run's context.
+* ``memory_agent``: the cross-thread memory agent
+  (:func:`memagents.graphmem.workflow.build_memory_agent`) on the platform's store.
+
+Settings come from the environment (``MEMAGENTS_LLM``, ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``,
+``MEMAGENTS_HOME``, ``MEMAGENTS_EMBEDDINGS``; see ``memagents config``). Compiled graphs and the
+opened memory are cached per setting, so the per-request factory calls are cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+
+__all__ = [
+    "GATE_POLICY_ENV",
+    "adaptive_rag_graph",
+    "make_adaptive_rag",
+    "make_memory_agent",
+    "memory_agent_graph",
+    "reset",
+]
+
+#: Environment variable naming the default gate policy of ``adaptive_rag``.
+GATE_POLICY_ENV = "MEMAGENTS_GATE_POLICY"
+
+_lock = threading.Lock()
+_graphs: dict[tuple[Any, ...], Any] = {}
+_memories: dict[tuple[str, str], Any] = {}
+
+
+def _llm_key(settings: Any) -> tuple[Any, ...]:
+    from memagents.errors import ConfigError
+    from memagents.models import chat_model_configured
+
+    if not chat_model_configured(settings):
+        raise ConfigError(
+            "the memagents graphs need a chat model: set MEMAGENTS_LLM (e.g. "
+            "openai:gpt-4o-mini) and OPENAI_API_KEY (or OPENAI_BASE_URL for an "
+            "OpenAI-compatible server) in the environment or in integrations/langgraph/.env."
+        )
+    return (settings.llm, settings.openai_base_url)
+
+
+def _memory(home: Path, embeddings: str) -> Any:
+    """The GraphMemory in ``home``, opened once per process (it holds the folder lock)."""
+    from memagents.graphmem import GraphMemory
+
+    key = (str(Path(home).resolve()), embeddings)
+    if key not in _memories:
+        memory = GraphMemory.open(home, embeddings=embeddings)
+        _memories[key] = memory
+        atexit.register(memory.close)
+    return _memories[key]
+
+
+def adaptive_rag_graph(config: RunnableConfig | None = None) -> Any:
+    """The adaptive-RAG workflow over the GraphMemory in ``MEMAGENTS_HOME`` (cached)."""
+    from memagents.config import get_settings
+    from memagents.gate.workflow import build_adaptive_rag
+
+    settings = get_settings()
+    configurable = (config or {}).get("configurable") or {}
+    policy = str(configurable.get("gate_policy") or os.environ.get(GATE_POLICY_ENV)
+                 or "adapt-llm")
+    key = ("adaptive_rag", *_llm_key(settings), policy, str(settings.home), settings.embeddings)
+    with _lock:
+        if key not in _graphs:
+            memory = _memory(settings.home, settings.embeddings)
+            _graphs[key] = build_adaptive_rag(settings.llm, memory, gate=policy,
+                                              name="adaptive_rag")
+        return _graphs[key]
+
+
+def memory_agent_graph(config: RunnableConfig | None = None) -> Any:
+    """The memory agent (cached); LangGraph Server injects its own store (``store=None``)."""
+    from memagents.config import get_settings
+    from memagents.graphmem.workflow import build_memory_agent
+
+    settings = get_settings()
+    key = ("memory_agent", *_llm_key(settings))
+    with _lock:
+        if key not in _graphs:
+            _graphs[key] = build_memory_agent(settings.llm, store=None)
+        return _graphs[key]
+
+
+async def make_adaptive_rag(config: RunnableConfig) -> Any:
+    """Graph factory of ``adaptive_rag`` (LangGraph Server); see :func:`adaptive_rag_graph`."""
+    return await asyncio.to_thread(adaptive_rag_graph, config)
+
+
+async def make_memory_agent(config: RunnableConfig) -> Any:
+    """Graph factory of ``memory_agent`` (LangGraph Server); see :func:`memory_agent_graph`."""
+    return await asyncio.to_thread(memory_agent_graph, config)
+
+
+def reset() -> None:
+    """Forget the cached graphs and close the opened memories (tests, settings changes)."""
+    with _lock:
+        _graphs.clear()
+        for memory in _memories.values():
+            memory.close()
+        _memories.clear()

@@ -1,0 +1,215 @@
+"""``memagents gate eval`` and ``memagents gate export-training``.
+
+Plain functions with typer annotations; the ``gate`` command group registers them
+(``gate_app.command("eval")(evaluate)``, ``gate_app.command("export-training")(export_training)``).
+
+* ``evaluate`` runs a policy over PopQA-format data with a live model (``--llm``) or recorded
+  outputs (``--recorded``), writing ``results.jsonl`` and ``summary.json`` to ``--out``; rerun
+  the same command after a failure to resume (completed questions are skipped).
+* ``export_training`` writes the Adapt-LLM training set from labelled data and a closed-book
+  run, in OpenAI chat fine-tuning JSONL and/or Alpaca JSON, and validates the OpenAI file.
+
+Bad input and model failures end with a one-line error and exit code 1.
+
+Example:
+    >>> import json, tempfile, typer
+    >>> from pathlib import Path
+    >>> from typer.testing import CliRunner
+    >>> app = typer.Typer()
+    >>> _ = app.command("eval")(evaluate)
+    >>> _ = app.command("export-training")(export_training)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     data = Path(d) / "qa.json"
+    ...     _ = data.write_text(json.dumps([{"id": "1", "question": "Where is Velmora?",
+    ...         "possible_answers": ["Quillmere"], "s_pop": 5,
+    ...         "contriever_passage": "Velmora lies in Quillmere."}]))
+    ...     rec = Path(d) / "rec.jsonl"
+    ...     _ = rec.write_text('{"id": "1", "mode": "retrieval", "prediction": "Quillmere"}\\n')
+    ...     result = CliRunner().invoke(app, ["eval", str(data), "--policy", "always",
+    ...                                       "--recorded", str(rec), "--out", d, "--json"])
+    >>> result.exit_code, json.loads(result.stdout)["accuracy"]
+    (0, 1.0)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress
+from rich.table import Table
+
+from memagents.errors import ConfigError, InputError, MemagentsError
+
+__all__ = ["evaluate", "export_training"]
+
+_THRESHOLD_POLICIES = ("popularity", "token-probability", "confidence")
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    Console(stderr=True).print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+def _build(policy: str, llm: str | None, recorded: list[Path] | None,
+           threshold: float | None) -> tuple[Any, Any, Any]:
+    """The gate, the answerer (or None) and the recorded outputs (or None)."""
+    from memagents.gate.answering import Answerer
+    from memagents.gate.gate import RetrievalGate
+    from memagents.gate.harness import RecordedOutputs
+    from memagents.models import Usage
+
+    name = policy.strip().lower().replace("_", "-")
+    options: dict[str, Any] = {}
+    if threshold is not None:
+        if name not in _THRESHOLD_POLICIES:
+            raise InputError(f"--threshold applies to {', '.join(_THRESHOLD_POLICIES)}; "
+                             f"policy {name!r} takes none.")
+        options["threshold"] = threshold
+    usage = Usage()
+    gate = RetrievalGate(name, llm=llm, usage=usage, **options)
+    if recorded:
+        return gate, None, RecordedOutputs.from_files(*recorded)
+    answerer = Answerer(gate.llm) if gate.llm is not None else Answerer(None, usage=usage)
+    if not answerer.llm.configured:
+        raise ConfigError("no chat model to answer with: pass --llm (e.g. "
+                          "--llm openai:gpt-4o-mini, with OPENAI_API_KEY or OPENAI_BASE_URL "
+                          "set), set MEMAGENTS_LLM, or pass recorded outputs with --recorded.")
+    return gate, answerer, None
+
+
+def _table(summary: dict[str, Any]) -> Table:
+    table = Table(title=f"gate eval: policy {summary['policy']} ({summary['mode']})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rate = summary.get("has_answer_rate")
+    rows = [
+        ("questions", f"{summary['n']} of {summary['items']}"
+         + (f" ({summary['resumed']} resumed)" if summary.get("resumed") else "")),
+        ("accuracy", f"{summary['accuracy']:.2%} ({summary['correct']} correct)"),
+        ("retrieval rate", f"{summary['retrieval_rate']:.2%} ({summary['retrieved']})"),
+        ("has-answer rate (retrieved)", "-" if rate is None else f"{rate:.2%}"),
+        ("knowledge conflicts", str(summary.get("conflicts", 0))),
+        ("LLM calls", str(summary["llm_calls"])),
+        ("prompt / completion tokens",
+         f"{summary['prompt_tokens']} / {summary['completion_tokens']}"),
+    ]
+    for prop, r in summary.get("per_relation", {}).items():
+        detail = f"acc {r['accuracy']:.2%}, retr {r['retrieval_rate']:.2%}, n={r['n']}"
+        rows.append((f"  {prop}", detail))
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def evaluate(
+    data: Annotated[Path, typer.Argument(
+        help="PopQA-format data: a JSON list, an object keyed by id, or JSON Lines.")],
+    policy: Annotated[str, typer.Option(
+        "--policy", "-p", help="never, always, popularity, adapt-llm, token-probability, "
+                               "confidence or self-consistency.")] = "always",
+    llm: Annotated[str | None, typer.Option(
+        help="Chat model spec, e.g. openai:gpt-4o-mini (default: MEMAGENTS_LLM).")] = None,
+    recorded: Annotated[list[Path] | None, typer.Option(
+        help="Recorded outputs (JSONL of {id, mode: parametric|retrieval, prediction}); "
+             "repeatable. No model is called to answer.")] = None,
+    threshold: Annotated[float | None, typer.Option(
+        help="Threshold of the popularity, token-probability or confidence policy.")] = None,
+    out: Annotated[Path, typer.Option(
+        "--out", "-o", help="Output folder (results.jsonl, summary.json); rerun to resume.")
+    ] = Path("gate-eval"),
+    limit: Annotated[int | None, typer.Option(min=0, help="Only the first N questions.")
+                     ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Questions in parallel.")] = 1,
+    no_conflict: Annotated[bool, typer.Option(
+        "--no-conflict", help="Answer from evidence alone, without conflict resolution.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")
+                       ] = False,
+) -> None:
+    """Evaluate a retrieve-or-recall policy on PopQA-format data (containment scoring)."""
+    from memagents.eval.popqa import load_popqa
+    from memagents.gate.harness import EvalConfig, Harness
+
+    try:
+        if not data.is_file():
+            raise InputError(f"no such data file: {data}")
+        gate, answerer, outputs = _build(policy, llm, recorded, threshold)
+        signature = json.dumps({"policy": policy, "threshold": threshold, "llm": llm,
+                                "recorded": [p.name for p in recorded or []],
+                                "conflict": not no_conflict}, sort_keys=True)
+        config = EvalConfig(limit=limit, max_concurrency=concurrency, signature=signature,
+                            conflict=None if no_conflict else EvalConfig().conflict)
+        harness = Harness(gate, answerer=answerer, recorded=outputs, config=config)
+        items = load_popqa(data)
+        with Progress(console=Console(stderr=True), transient=True,
+                      disable=as_json) as progress:
+            task = progress.add_task("evaluating", total=len(items[:limit]))
+            report = harness.run(items, out,
+                                 on_record=lambda _: progress.advance(task))
+    except MemagentsError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps(report.summary, indent=2))
+        return
+    console = Console()
+    console.print(_table(report.summary))
+    console.print(f"results: {report.results_path}\nsummary: {report.summary_path}")
+
+
+def export_training(
+    data: Annotated[Path, typer.Argument(
+        help="Labelled QA: id, question, possible_answers and a passage (gold_passage, "
+             "passage or contriever_passage).")],
+    closed_book: Annotated[Path, typer.Argument(
+        help="Closed-book predictions: JSONL of {id, prediction} (e.g. the results.jsonl of "
+             "`gate eval --policy never`) or a JSON object {id: prediction}.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")
+                   ] = Path("adapt-llm-train"),
+    fmt: Annotated[str, typer.Option("--format", "-f", help="openai, alpaca or both.")
+                   ] = "both",
+    token: Annotated[str, typer.Option(help="The retrieval token.")] = "<RET>",
+    require_answer: Annotated[bool, typer.Option(
+        "--require-answer-in-passage",
+        help="Skip wrong items whose passage contains no accepted answer.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Write the Adapt-LLM training set (correct -> answer; wrong -> <RET> + context)."""
+    from memagents.gate import training as tr
+
+    fmt = fmt.strip().lower()
+    try:
+        if fmt not in ("openai", "alpaca", "both"):
+            raise InputError(f"--format must be openai, alpaca or both, not {fmt!r}.")
+        ts = tr.build_training_set(tr.load_records(data), tr.load_records(closed_book),
+                                   token=token, require_answer_in_passage=require_answer)
+        files: dict[str, str] = {}
+        problems: list[str] = []
+        if fmt in ("openai", "both"):
+            path = tr.write_openai_chat_jsonl(ts.examples, out / "train.openai.jsonl")
+            problems = tr.validate_openai_chat_jsonl(path)
+            files["openai"] = str(path)
+        if fmt in ("alpaca", "both"):
+            files["alpaca"] = str(tr.write_alpaca_json(ts.examples, out / "train.alpaca.json"))
+    except MemagentsError as exc:
+        raise _fail(exc) from None
+    warnings = []
+    if "openai" in files and len(ts.examples) < 10:
+        warnings.append(f"only {len(ts.examples)} examples: OpenAI fine-tuning needs at least 10")
+    report = {**ts.stats, "files": files, "problems": problems, "warnings": warnings,
+              "skipped_ids": ts.skipped_ids}
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        console = Console()
+        console.print(ts.summary())
+        for kind, path in files.items():
+            console.print(f"{kind}: {path}")
+        for w in warnings:
+            console.print(f"[yellow]warning:[/yellow] {escape(w)}")
+    if problems:
+        raise _fail(InputError(f"the OpenAI file is invalid: {'; '.join(problems[:5])}"))
