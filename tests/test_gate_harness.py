@@ -402,3 +402,37 @@ def validate(path: Path) -> list[str]:
     from memagents.gate.training import validate_openai_chat_jsonl
 
     return validate_openai_chat_jsonl(path)
+
+
+def test_cli_eval_plot_with_the_popularity_trade_off(app: typer.Typer, tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    parametric = {"q1": "Ilda Morn", "q2": "rock", "q3": "Velmora", "q4": "poet",
+                  "q5": "unknown", "q6": "Port Sable"}
+    retrieval = {"q1": "Ilda Morn", "q2": "jazz", "q3": "Quillmere", "q4": "painter",
+                 "q5": "Mara Quist", "q6": "Osterlund"}
+    rec = tmp_path / "rec.jsonl"
+    rec.write_text("".join(json.dumps({"id": i, "mode": m, "prediction": p}) + "\n"
+                           for m, preds in (("parametric", parametric), ("retrieval", retrieval))
+                           for i, p in preds.items()))
+    svg = tmp_path / "tradeoff.svg"
+    result = CliRunner().invoke(app, [
+        "eval", str(_data(tmp_path)), "-p", "popularity", "--threshold", "100",
+        "--recorded", str(rec), "-o", str(tmp_path / "out"), "--plot", str(svg), "--json",
+    ])
+    assert result.exit_code == 0, result.output
+    text = svg.read_text()
+    ET.fromstring(text)  # well-formed
+    for label in ("popularity (this run)", "never retrieve", "always retrieve",
+                  "popularity threshold sweep"):
+        assert label in text, label
+    # without recorded outputs of both modes, only this run's point is drawn
+    only_par = tmp_path / "par.jsonl"
+    only_par.write_text("".join(json.dumps({"id": i, "mode": "parametric", "prediction": p})
+                                + "\n" for i, p in parametric.items()))
+    svg2 = tmp_path / "never.svg"
+    ok = CliRunner().invoke(app, ["eval", str(_data(tmp_path)), "-p", "never", "--recorded",
+                                  str(only_par), "-o", str(tmp_path / "never"), "--plot",
+                                  str(svg2)])
+    assert ok.exit_code == 0, ok.output
+    assert "never (this run)" in svg2.read_text() and "always retrieve" not in svg2.read_text()

@@ -130,6 +130,10 @@ def evaluate(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")
                        ] = False,
+    plot: Annotated[Path | None, typer.Option(
+        help="Write an accuracy vs retrieval rate plot (.svg, or .png with matplotlib): this "
+             "run's point, plus the popularity-threshold trade-off curve and the never/always "
+             "baselines when --recorded covers both modes.")] = None,
 ) -> None:
     """Evaluate a retrieve-or-recall policy on PopQA-format data (containment scoring)."""
     from memagents.eval.popqa import load_popqa
@@ -151,6 +155,8 @@ def evaluate(
             task = progress.add_task("evaluating", total=len(items[:limit]))
             report = harness.run(items, out,
                                  on_record=lambda _: progress.advance(task))
+        if plot is not None:
+            write_eval_plot(plot, report.summary, items[:limit], outputs)
     except MemagentsError as exc:
         raise _fail(exc) from None
     if as_json:
@@ -159,6 +165,36 @@ def evaluate(
     console = Console()
     console.print(_table(report.summary))
     console.print(f"results: {report.results_path}\nsummary: {report.summary_path}")
+
+
+def write_eval_plot(path: Path, summary: dict[str, Any], items: Any, outputs: Any) -> Path:
+    """Plot a run's (retrieval rate, accuracy) point; with recorded outputs of both modes,
+    also the popularity-threshold sweep and the never/always baselines on the same items."""
+    from memagents.gate.plot import Marker, write_plot
+    from memagents.gate.scoring import is_correct
+    from memagents.gate.tuning import pair_results, sweep
+
+    markers = [Marker(label=f"{summary.get('policy', 'policy')} (this run)",
+                      retrieval_rate=summary["retrieval_rate"], accuracy=summary["accuracy"])]
+    curve: list[Any] = []
+    runs: dict[str, list[dict[str, Any]]] = {"parametric": [], "retrieval": []}
+    if outputs is not None:
+        for item in items:
+            for mode, run in runs.items():
+                pred = outputs.predictions.get((str(item.id), mode))
+                if pred is not None:
+                    run.append({"id": item.id, "question": item.question, "prop": item.prop,
+                                "s_pop": item.s_pop, "mode": mode, "prediction": pred,
+                                "is_correct": is_correct(pred, item.possible_answers)})
+    if runs["parametric"] and len(runs["parametric"]) == len(runs["retrieval"]) == len(items):
+        paired = pair_results(runs["parametric"], runs["retrieval"])
+        curve = sweep(paired)
+        never, always = curve[0], curve[-1]
+        markers += [Marker(label="never retrieve", retrieval_rate=never.retrieval_rate,
+                           accuracy=never.accuracy),
+                    Marker(label="always retrieve", retrieval_rate=always.retrieval_rate,
+                           accuracy=always.accuracy)]
+    return write_plot(path, curve, markers=markers)
 
 
 def export_training(
