@@ -34,6 +34,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langchain_core.runnables.config import run_in_executor
 
 from memagents.errors import InputError
+from memagents.runtime import resolve_namespace, run_context
 
 __all__ = [
     "AnswerNode",
@@ -59,16 +60,6 @@ def _get(obj: Any, key: str, default: Any = None) -> Any:
     if isinstance(obj, Mapping):
         return obj.get(key, default)
     return getattr(obj, key, default)
-
-
-def _run_context() -> Any:
-    """The ``runtime.context`` of the LangGraph run in progress, or ``None`` outside one."""
-    try:
-        from langgraph.runtime import get_runtime
-
-        return getattr(get_runtime(), "context", None)
-    except (ImportError, RuntimeError, KeyError, TypeError, AttributeError):
-        return None
 
 
 def to_plain(value: Any) -> Any:
@@ -386,17 +377,14 @@ class RetrieveNode(_Node):
 
     def _plan(self, state: Any, config: RunnableConfig) -> tuple[str, int, int, dict[str, Any]]:
         question = _question(state, self.question_key, "retrieve")
-        context = _run_context()
+        context = run_context()
         base = _get(context, "k")
         base = self.k if base is None else _check_k(base, "context k")
         done = _get(state, "retrievals") or 0
         k = base * (int(done) + 1)
         kwargs: dict[str, Any] = {}
         if self.memory is not None:
-            configurable = (config or {}).get("configurable") or {}
-            candidates = (self.namespace, _get(context, "namespace"), _get(context, "user_id"),
-                          configurable.get("namespace"), configurable.get("user_id"))
-            ns = next((c for c in candidates if isinstance(c, str) and c.strip()), None)
+            ns = resolve_namespace(self.namespace, config, context)
             if ns is not None and _accepts(self.memory.search, "namespace"):
                 kwargs["namespace"] = ns
         return question, k, int(done) + 1, kwargs

@@ -5,27 +5,22 @@
 message). Both are langchain ``Runnable``s with native sync and async paths, so LangGraph calls
 ``memory.search`` under ``invoke`` and ``memory.asearch`` under ``ainvoke``.
 
-The namespace of each run is resolved by :func:`resolve_namespace`, first match wins:
-
-1. the ``namespace`` given to the node; it may be a langmem-style template such as
-   ``"users/{langgraph_user_id}"`` (or a tuple ``("users", "{user_id}")``, joined with ``/``),
-   filled from ``config["configurable"]`` and then from the run's ``context``;
-2. ``config["configurable"]["namespace"]``;
-3. ``runtime.context`` (``StateGraph(..., context_schema=...)``): its ``namespace``, else its
-   ``user_id``, as an attribute or a key;
-4. the memory's default namespace.
+The namespace of each run is resolved by :func:`memagents.runtime.resolve_namespace` (the node's
+``namespace`` or template, ``configurable``, the run's ``context``, then the memory's default),
+the same rule every memagents node, retriever and tool follows.
 """
 
 from __future__ import annotations
 
-import string
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 
-from memagents.errors import InputError, NamespaceError
+from memagents.errors import InputError
+from memagents.runtime import NamespaceSpec, resolve_namespace, run_context
+from memagents.runtime import context_value as _lookup
 
 if TYPE_CHECKING:
     from memagents.graphmem.memory import GraphMemory
@@ -35,94 +30,11 @@ __all__ = [
     "SaveNode",
     "last_message_text",
     "memory_node",
-    "resolve_namespace",
-    "run_context",
     "save_node",
 ]
 
-NamespaceSpec = str | Sequence[str]
 _HUMAN = ("human", "user")
 _AI = ("ai", "assistant")
-
-
-# ------------------------------------------------------------------------------ namespaces
-def run_context() -> Any:
-    """The ``runtime.context`` of the LangGraph run in progress, or ``None`` outside one."""
-    try:
-        from langgraph.runtime import get_runtime
-
-        runtime = get_runtime()
-    except (ImportError, RuntimeError, KeyError, TypeError):
-        return None
-    return getattr(runtime, "context", None)
-
-
-def _lookup(obj: Any, key: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    return getattr(obj, key, None)
-
-
-def resolve_namespace(
-    namespace: NamespaceSpec | None,
-    config: RunnableConfig | None = None,
-    context: Any = None,
-) -> str | None:
-    """The namespace of one run (see the module docstring); ``None`` means the memory default.
-
-    >>> resolve_namespace("users/{langgraph_user_id}",
-    ...                   {"configurable": {"langgraph_user_id": "ada"}})
-    'users/ada'
-    >>> resolve_namespace(None, {"configurable": {}}, {"user_id": "bo"})
-    'bo'
-    """
-    configurable = dict((config or {}).get("configurable") or {})
-    if namespace is not None:
-        if not isinstance(namespace, str):
-            if not all(isinstance(part, str) for part in namespace):
-                raise NamespaceError(f"namespace parts must be strings, got {namespace!r}.")
-            namespace = "/".join(namespace)
-        return _fill(namespace, configurable, context)
-    if isinstance(configurable.get("namespace"), str) and configurable["namespace"]:
-        return str(configurable["namespace"])
-    for key in ("namespace", "user_id"):
-        value = _lookup(context, key)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
-def _fill(template: str, configurable: Mapping[str, Any], context: Any) -> str:
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
-    except ValueError as exc:
-        raise NamespaceError(
-            f"namespace template {template!r} is malformed ({exc}); use named fields such as "
-            "'users/{langgraph_user_id}'."
-        ) from None
-    if not fields:
-        return template
-    values: dict[str, str] = {}
-    for name in fields:
-        value = configurable.get(name)
-        if value is None:
-            value = _lookup(context, name)
-        if value is None or isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise NamespaceError(
-                f"namespace template {template!r} needs {name!r}: pass it as "
-                f"config={{'configurable': {{{name!r}: ...}}}} or in the graph's context "
-                "(StateGraph(..., context_schema=...), invoke(..., context=...))."
-            )
-        values[name] = str(value)
-    try:
-        return template.format_map(values)
-    except (ValueError, IndexError) as exc:
-        raise NamespaceError(
-            f"namespace template {template!r} is malformed ({exc}); use named fields such as "
-            "'users/{langgraph_user_id}'."
-        ) from None
 
 
 # ----------------------------------------------------------------------------- state access

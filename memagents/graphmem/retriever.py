@@ -41,7 +41,7 @@ from langchain_core.runnables import RunnableConfig, ensure_config
 from pydantic import ConfigDict, Field
 
 from memagents.graphmem.memory import GraphMemory
-from memagents.graphmem.nodes import resolve_namespace, run_context
+from memagents.runtime import resolve_namespace, run_context
 
 __all__ = ["GraphMemoryRetriever"]
 

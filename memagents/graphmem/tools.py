@@ -39,7 +39,7 @@ from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field, create_model
 
 from memagents.errors import ConfigError, MemagentsError
-from memagents.graphmem.nodes import NamespaceSpec, resolve_namespace, run_context
+from memagents.runtime import NamespaceSpec, resolve_namespace, run_context
 
 if TYPE_CHECKING:
     from memagents.graphmem._results import AddResult, SearchHits
