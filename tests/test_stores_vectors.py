@@ -23,8 +23,8 @@ import pytest
 
 from memagents.config import Settings
 from memagents.errors import ConfigError, InputError, StorageError
-from memagents.stores.chroma import ChromaVectorIndex, parse_chroma_url
 from memagents.stores import NumpyVectorIndex, VectorIndex, open_vector_index
+from memagents.stores.chroma import ChromaVectorIndex, parse_chroma_url
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
