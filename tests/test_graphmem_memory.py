@@ -288,3 +288,16 @@ def test_documents_keep_ids_and_metadata(tmp_path: Path) -> None:
         assert [h.id for h in got] == ["d2", "d0"]
         assert got[0].metadata == {"src": 2}
         assert docs[0].metadata == {"src": 0}, "inputs are not mutated"
+
+
+async def test_async_search_runs_the_filter_on_the_async_api(tmp_path: Path) -> None:
+    q = WORLD.questions[0]
+    subject = WORLD.entity(q.chain[0].subject_id).name.lower()
+    llm = ScriptedChatModel(rules=[("Candidate facts", lambda m: _keep_facts_about(m, subject))])
+    with _open(tmp_path, llm=llm) as memory:
+        memory.add_triples(PASSAGES, ids=IDS)
+        sync = memory.search(q.question, k=5)
+        hits = await memory.asearch(q.question, k=5)
+        assert hits.explanation.filter_ran and hits.ids == sync.ids
+        assert all(subject in " ".join(f.triple) for f in hits.explanation.kept_facts)
+        assert len(llm.calls) == 2, "one recognition call per search"

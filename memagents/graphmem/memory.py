@@ -354,10 +354,11 @@ class GraphMemory:
         preset: str | Preset | None = None,
         use_filter: bool | None = None,
     ) -> SearchHits:
-        """Async twin of :meth:`search`."""
-        return await asyncio.to_thread(
-            self.search, query, k, namespace=namespace, preset=preset, use_filter=use_filter
-        )
+        """Async twin of :meth:`search` (query embedding and the recognition filter run on the
+        models' async APIs)."""
+        from memagents.graphmem._search import arun_search
+
+        return await arun_search(self, query, k, self._ns(namespace), preset, use_filter)
 
     def get(self, ids: Sequence[str], *, namespace: str | None = None) -> list[MemoryHit]:
         """Stored passages by id (any status) with their triples, in the order asked; unknown
