@@ -302,6 +302,8 @@ def test_token_probability_without_logprobs_falls_back() -> None:
         assert (first.retrieve, second.retrieve) == (retrieve_token, retrieve_answer), mode
         assert first.fallback and second.fallback and second.answer == "Paris"
         assert "logprobs unavailable" in second.reason and second.signals["p_ret"] is None
+    default = TokenProbability(scripted(AIMessage(content="<RET>"), AIMessage(content="Paris")))
+    assert [default.decide(q).retrieve for q in ("Q1?", "Q2?")] == [True, False]
     # a chat model that does not declare logprobs gets no such parameter, and falls back too
     plain = TokenProbability(FakeListChatModel(responses=["Paris"]), on_missing_logprobs="recall")
     d = plain.decide("Capital of France?")

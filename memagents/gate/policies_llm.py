@@ -15,7 +15,6 @@ when it decides to retrieve (conflict-aware answering compares it with the evide
 from __future__ import annotations
 
 import asyncio
-import copy
 import math
 import re
 from collections.abc import Awaitable, Mapping, Sequence
@@ -111,9 +110,7 @@ def as_structured_llm(llm: Any, *, what: str = "this policy") -> StructuredLLM:
 
 def _view(llm: StructuredLLM, model: Any) -> StructuredLLM:
     """``llm`` with another (bound) model, sharing usage, budget, retry and slots."""
-    view = copy.copy(llm)
-    view._model = model  # a sibling sharing usage, budget, retry and slots with ``llm``
-    return view
+    return llm.with_model(model)
 
 
 def _text(message: AIMessage) -> str:
@@ -266,8 +263,8 @@ class TokenProbability(_LLMPolicy):
     on models that declare them, such as ``ChatOpenAI``, and bound on ``ScriptedChatModel``);
     P is computed by :func:`p_token`. The reply's closed-book answer, if any, is kept. When the
     provider returns no logprobs the policy falls back (``fallback=True``) to
-    ``on_missing_logprobs``: ``"retrieve"``, ``"recall"`` or ``"token"`` (the hard token
-    decision of :class:`AdaptLLM` on the same reply).
+    ``on_missing_logprobs``: ``"token"`` (default: the hard token decision of :class:`AdaptLLM`
+    on the same reply, as Self-RAG does without a threshold), ``"retrieve"`` or ``"recall"``.
 
     Example:
         >>> from memagents.testing import Reply, ScriptedChatModel
@@ -286,7 +283,7 @@ class TokenProbability(_LLMPolicy):
         *,
         threshold: float = 0.2,
         token: str = "<RET>",
-        on_missing_logprobs: Literal["retrieve", "recall", "token"] = "retrieve",
+        on_missing_logprobs: Literal["retrieve", "recall", "token"] = "token",
         prompt: PromptTemplate | str | None = None,
         top_logprobs: int = 5,
         request_logprobs: bool | None = None,

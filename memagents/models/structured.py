@@ -153,6 +153,24 @@ class StructuredLLM:
 
     # -- configuration -------------------------------------------------------------------
 
+    def with_model(self, model: Any) -> StructuredLLM:
+        """A sibling calling ``model`` (e.g. the same model bound to other sampling parameters)
+        that shares this one's usage, budget, retry policy and concurrency slots.
+
+        Example:
+            >>> from memagents.testing import ScriptedChatModel
+            >>> base = StructuredLLM(ScriptedChatModel(default="a"))
+            >>> other = base.with_model(ScriptedChatModel(default="b"))
+            >>> other.chat([("user", "hi")]).content, other.usage is base.usage
+            ('b', True)
+        """
+        import copy
+
+        sibling = copy.copy(self)
+        sibling._model = model
+        sibling._tokenizer = self.tokenizer
+        return sibling
+
     @property
     def configured(self) -> bool:
         """True when a chat model is set (calls can be made)."""
