@@ -87,7 +87,9 @@ def _run(
         rankings = [[pid for pid, _ in index.query(v, depth)] for v in qvecs]
     finally:
         index.close()
-    graph_rankings, how = _graph_rankings(world, root, settings, questions, depth, console)
+    graph_rankings, how, gate_rows = _graph_rankings(
+        world, root, settings, questions, depth, console
+    )
     report = {
         "world": world.name,
         "seed": seed,
@@ -99,8 +101,10 @@ def _run(
         "dense": _recalls(rankings, [q.gold_passage_ids for q in questions], k),
         "graph": _recalls(graph_rankings, [q.gold_passage_ids for q in questions], k),
         "graph_triples": how,
+        "gate": gate_rows,
     }
     _print(report, questions, {"dense": rankings, "graph": graph_rankings}, k, console)
+    _print_gate(gate_rows, console)
     return report
 
 
@@ -111,7 +115,7 @@ def _graph_rankings(
     questions: Sequence[Any],
     depth: int,
     console: Console,
-) -> tuple[list[list[str]], str]:
+) -> tuple[list[list[str]], str, list[dict[str, Any]]]:
     from memagents.graphmem import GraphMemory
 
     with GraphMemory.open(root / "graph", settings=settings) as memory:
@@ -130,7 +134,46 @@ def _graph_rankings(
             f"graph memory: {stats['nodes']} nodes ({stats['phrases']} phrases), "
             f"{stats['edges']} edges; triples: {how}"
         )
-        return [memory.search(q.question, k=depth).ids for q in questions], how
+        rankings = [memory.search(q.question, k=depth).ids for q in questions]
+        return rankings, how, _gate_rows(world, memory)
+
+
+def _gate_rows(world: SampleWorld, memory: Any) -> list[dict[str, Any]]:
+    """Retrieve-or-recall on the world's PopQA-style questions: how often the popularity
+    policy retrieves, and whether the graph memory's top hit then holds an answer."""
+    from memagents.gate import PopularityThreshold, has_answer
+
+    items = list(world.popqa)
+    top1 = {q.id: memory.search(q.question, k=1) for q in items}
+    rows = []
+    for threshold in (100, 1000, 10000):
+        policy = PopularityThreshold(threshold)
+        retrieved = [q for q in items if policy.decide(q.question, metadata={"s_pop": q.s_pop})
+                     .retrieve]
+        hits = [has_answer(top1[q.id][0].text if top1[q.id] else "", q.possible_answers)
+                for q in retrieved]
+        rows.append({
+            "threshold": threshold,
+            "retrieval_rate": round(len(retrieved) / len(items), 4),
+            "top1_has_answer": round(sum(hits) / len(hits), 4) if hits else None,
+        })
+    return rows
+
+
+def _print_gate(rows: list[dict[str, Any]], console: Console) -> None:
+    table = Table(title="Retrieve-or-recall (popularity policy) on the PopQA-style questions")
+    table.add_column("threshold", justify="right")
+    table.add_column("retrieval rate", justify="right")
+    table.add_column("graph top-1 holds an answer, when retrieving", justify="right")
+    for row in rows:
+        rate = row["top1_has_answer"]
+        table.add_row(f"{row['threshold']:,}", f"{row['retrieval_rate']:.3f}",
+                      "-" if rate is None else f"{rate:.3f}")
+    console.print(table)
+    console.print(
+        "Answers need a chat model: with MEMAGENTS_LLM set, examples/adaptive_rag.py runs the "
+        "whole gate -> recall -> conflict-aware answer loop."
+    )
 
 
 def _recalls(

@@ -37,6 +37,7 @@ def test_demo_prints_recall(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "recall@5" in result.output
     assert "2-hop" in result.output
+    assert "retrieval rate" in result.output
 
 
 def test_bad_settings_give_a_clean_error(
