@@ -320,7 +320,8 @@ def _snapshot(done: list[list[int]], reads: list[Any]) -> dict[str, Any]:
     namespaces, nodes, shared, every, ranked = reads
     return {
         "done": [sorted(d) for d in done],
-        "namespaces": namespaces,
+        # 50 concurrent writers create the namespaces in a scheduling-dependent order
+        "namespaces": sorted(namespaces),
         "nodes": [getattr(item, "value", None) for item in nodes],
         "shared": [(i.key, i.value) for i in shared],
         "all": sorted((i.key, json.dumps(i.value, sort_keys=True)) for i in every),
