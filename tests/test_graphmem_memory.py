@@ -301,3 +301,21 @@ async def test_async_search_runs_the_filter_on_the_async_api(tmp_path: Path) -> 
         assert hits.explanation.filter_ran and hits.ids == sync.ids
         assert all(subject in " ".join(f.triple) for f in hits.explanation.kept_facts)
         assert len(llm.calls) == 2, "one recognition call per search"
+
+
+def test_overriding_the_extraction_prompt_invalidates_the_cache(tmp_path: Path) -> None:
+    from memagents.models import override_prompt, reset_prompt
+
+    llm = _extractor_model()
+    texts = [t for t, _ in PASSAGES[:2]]
+    with _open(tmp_path, llm=llm, use_filter=False) as memory:
+        memory.add(texts, ids=IDS[:2])
+        assert len(llm.calls) == 2
+        try:
+            override_prompt("graphmem.extract", user="Text to analyse:\nPassage:\n{passage}")
+            memory.add(texts, ids=["y1", "y2"])  # same content, new prompt: extracted again
+            assert len(llm.calls) == 4
+        finally:
+            reset_prompt("graphmem.extract")
+        memory.add(texts, ids=["z1", "z2"])  # original prompt again: cached
+        assert len(llm.calls) == 4

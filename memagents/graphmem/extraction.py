@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -104,10 +105,19 @@ class LLMExtractor:
     def __init__(self, llm: StructuredLLM | Any, *, prompt: PromptTemplate | None = None) -> None:
         self.llm = llm if isinstance(llm, StructuredLLM) else StructuredLLM(llm)
         self.prompt = prompt
-        model_name = getattr(self.llm.model, "model_name", None) or getattr(
-            self.llm.model, "model", None
-        ) or type(self.llm.model).__name__
-        self.key = f"llm:{model_name}:{self._template().name}"
+        self._model_name = (
+            getattr(self.llm.model, "model_name", None)
+            or getattr(self.llm.model, "model", None)
+            or type(self.llm.model).__name__
+        )
+
+    @property
+    def key(self) -> str:
+        """Names this extractor in the extraction cache: the model and the exact prompt text,
+        so changing either (e.g. with ``override_prompt``) never reuses stale extractions."""
+        t = self._template()
+        digest = hashlib.sha1(f"{t.system}\x00{t.user}".encode()).hexdigest()[:12]
+        return f"llm:{self._model_name}:{t.name}:{digest}"
 
     def _template(self) -> PromptTemplate:
         from memagents.models import get_prompt
