@@ -14,16 +14,14 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 
 from memagents.errors import InputError
+from memagents.runtime import context_value
 
 __all__ = ["to_plain"]
 
 # ------------------------------------------------------------------------------ helpers
 def _get(obj: Any, key: str, default: Any = None) -> Any:
-    if obj is None:
-        return default
-    if isinstance(obj, Mapping):
-        return obj.get(key, default)
-    return getattr(obj, key, default)
+    value = context_value(obj, key)
+    return default if value is None else value
 
 
 def to_plain(value: Any) -> Any:
