@@ -13,10 +13,11 @@ import socketserver
 import struct
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from memagents.testing._script import (
+    ReplySpec,
     UnscriptedCallError,
     apply_fault,
     count_tokens,
@@ -26,9 +27,27 @@ from memagents.testing._script import (
     to_reply,
 )
 from memagents.testing.embeddings import fake_vector
+from memagents.testing.faults import Fault
 
-if TYPE_CHECKING:
-    from memagents.testing.server import Fault, OpenAIServer
+
+class ServerApp(Protocol):
+    """What the request handler needs from :class:`~memagents.testing.OpenAIServer`."""
+
+    require_json_word: bool
+    latency: float
+    embedding_dim: int
+
+    def admit(self, endpoint: str, method: str, path: str, headers: dict[str, str],
+              body: dict[str, Any] | None) -> Fault | None: ...
+
+    def release(self) -> None: ...
+
+    def wait_for(self, seconds: float) -> None: ...
+
+    def snapshot(
+        self,
+    ) -> tuple[list[tuple[Any, ReplySpec]], ReplySpec | None, int, list[str]]: ...
+
 
 __all__ = ["PATHS", "HTTPError", "Handler", "LoopbackHTTPServer"]
 
@@ -85,7 +104,7 @@ def models_payload(names: list[str], path: str) -> dict[str, Any]:
 
 
 def chat_choices(
-    app: OpenAIServer, body: dict[str, Any], fault: Fault | None
+    app: ServerApp, body: dict[str, Any], fault: Fault | None
 ) -> tuple[list[dict[str, Any]], int]:
     """The ``choices`` of a chat completion and the prompt's token count."""
     messages = body.get("messages")
@@ -99,7 +118,7 @@ def chat_choices(
             "'messages' must contain the word 'json' in some form, to use "
             "'response_format' of type 'json_object'.",
         )
-    rules, default, number, _ = app._snapshot()
+    rules, default, number, _ = app.snapshot()
     try:
         reply = to_reply(find_spec(rules, default, prompt, body, owner="OpenAIServer"))
     except UnscriptedCallError as exc:
@@ -181,7 +200,7 @@ class Handler(BaseHTTPRequestHandler):
         """Silence the per-request log lines."""
 
     @property
-    def app(self) -> OpenAIServer:
+    def app(self) -> ServerApp:
         return self.server.app  # type: ignore[attr-defined, no-any-return]
 
     def do_GET(self) -> None:
@@ -211,7 +230,7 @@ class Handler(BaseHTTPRequestHandler):
                 except ValueError:
                     parsed = raw.decode("utf-8", "replace")
                 body = parsed if isinstance(parsed, dict) else {"_raw": parsed}
-            fault = self.app._admit(endpoint, method, path, headers, body)
+            fault = self.app.admit(endpoint, method, path, headers, body)
             self._admitted = True
             self._serve(endpoint, path, body or {}, fault)
         except HTTPError as exc:
@@ -228,11 +247,11 @@ class Handler(BaseHTTPRequestHandler):
         """Leave the in-flight count (once), before the last bytes reach the client."""
         if getattr(self, "_admitted", False):
             self._admitted = False
-            self.app._release()
+            self.app.release()
 
     def _serve(self, endpoint: str, path: str, body: dict[str, Any], fault: Fault | None) -> None:
         app = self.app
-        app._wait(app.latency + (fault.seconds if fault and fault.kind == "delay" else 0.0))
+        app.wait_for(app.latency + (fault.seconds if fault and fault.kind == "delay" else 0.0))
         if fault and fault.kind == "disconnect":
             self.close_connection = True
             return
@@ -246,7 +265,7 @@ class Handler(BaseHTTPRequestHandler):
             message = fault.message or f"Injected fault: HTTP {fault.status_code}."
             self._send_json(fault.status_code, error_body(fault.status_code, message), extra)
         elif endpoint == "models":
-            self._send_json(200, models_payload(app._snapshot()[3], path))
+            self._send_json(200, models_payload(app.snapshot()[3], path))
         elif endpoint == "embeddings":
             text = json.dumps(embeddings_payload(body, app.embedding_dim))
             if fault and fault.kind == "truncated_json":
@@ -272,7 +291,7 @@ class Handler(BaseHTTPRequestHandler):
             "total_tokens": prompt_tokens + completion,
         }
         head = {
-            "id": f"chatcmpl-{self.app._snapshot()[2]}",
+            "id": f"chatcmpl-{self.app.snapshot()[2]}",
             "created": CREATED,
             "model": body.get("model", "gpt-4o-mini"),
             "system_fingerprint": "fp_memagents",

@@ -25,86 +25,17 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from typing_extensions import Self
 
 from memagents.testing._script import ReplySpec
 from memagents.testing._wire import PATHS, Handler, HTTPError, LoopbackHTTPServer
+from memagents.testing.faults import Fault, RecordedRequest
 
 __all__ = ["Fault", "OpenAIServer", "RecordedRequest", "openai_server"]
 
 Endpoint = Literal["chat", "embeddings", "models"]
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A failure the server plays instead of (or on top of) a normal reply.
-
-    Build faults with the class methods and queue them with :meth:`OpenAIServer.inject`.
-
-    Example:
-        >>> from memagents.testing import Fault
-        >>> Fault.status(429, retry_after=0.01).status_code
-        429
-        >>> Fault.truncated_json().kind
-        'truncated_json'
-    """
-
-    kind: Literal["status", "delay", "truncated_json", "invalid_json", "disconnect"]
-    status_code: int = 0
-    retry_after: float | None = None
-    message: str | None = None
-    seconds: float = 0.0
-    text: str = ""
-
-    @classmethod
-    def status(
-        cls, code: int, *, retry_after: float | None = None, message: str | None = None
-    ) -> Fault:
-        """An HTTP error in OpenAI's error shape; 429s send ``Retry-After`` (default 0.01 s)."""
-        if code == 429 and retry_after is None:
-            retry_after = 0.01
-        return cls("status", status_code=code, retry_after=retry_after, message=message)
-
-    @classmethod
-    def delay(cls, seconds: float) -> Fault:
-        """Wait ``seconds`` before the normal reply (use with a client timeout)."""
-        return cls("delay", seconds=seconds)
-
-    @classmethod
-    def truncated_json(cls) -> Fault:
-        """Cut the reply content (or tool arguments, or an embeddings body) mid-way."""
-        return cls("truncated_json")
-
-    @classmethod
-    def invalid_json(cls, text: str = '{"unexpected": true}') -> Fault:
-        """Replace the reply content (or tool arguments, or an embeddings body) with ``text``."""
-        return cls("invalid_json", text=text)
-
-    @classmethod
-    def disconnect(cls) -> Fault:
-        """Close the connection without any response."""
-        return cls("disconnect")
-
-
-@dataclass
-class RecordedRequest:
-    """One request the server received.
-
-    Example:
-        >>> from memagents.testing import RecordedRequest
-        >>> RecordedRequest("chat", "POST", "/v1/chat/completions", {}, {"model": "m"}).endpoint
-        'chat'
-    """
-
-    endpoint: str
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any] | None
-    fault: Fault | None = field(default=None)
 
 
 class OpenAIServer:
@@ -279,8 +210,8 @@ class OpenAIServer:
 
         return ChatOpenAI(base_url=self.base_url, api_key=self.api_key, model=model, **kwargs)
 
-    # -- request handling (called from handler threads) ------------------------------------
-    def _admit(
+    # -- request handling (the HTTP handler in _wire calls these, from its threads) ---------
+    def admit(
         self,
         endpoint: str,
         method: str,
@@ -310,15 +241,15 @@ class OpenAIServer:
             )
         return fault
 
-    def _release(self) -> None:
+    def release(self) -> None:
         with self._lock:
             self.in_flight = max(0, self.in_flight - 1)  # reset() may have zeroed it meanwhile
 
-    def _wait(self, seconds: float) -> None:
+    def wait_for(self, seconds: float) -> None:
         if seconds > 0:
             self._stopping.wait(seconds)
 
-    def _snapshot(self) -> tuple[list[tuple[Any, ReplySpec]], ReplySpec | None, int, list[str]]:
+    def snapshot(self) -> tuple[list[tuple[Any, ReplySpec]], ReplySpec | None, int, list[str]]:
         """Rules, default reply, number of requests so far and model names, read atomically."""
         with self._lock:
             return list(self._rules), self.default_reply, len(self.records), list(self._models)
