@@ -14,17 +14,26 @@ Counting rules:
 
 A budget is checked against what was already used *plus* what is in flight, so concurrent
 callers sharing one :class:`Usage` cannot jointly overspend ``max_llm_calls``.
+
+Per-call accounting: :func:`track_usage` opens a scope (a context variable, so it follows the
+code into ``asyncio`` tasks, ``asyncio.to_thread`` and the library's worker pools) and every
+request recorded into any :class:`Usage` inside it is also counted in the scope's own
+:class:`Usage`. Concurrent calls sharing one memory therefore each see their own requests,
+never each other's.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from memagents.errors import BudgetExceeded, ConfigError
 
-__all__ = ["Budget", "Usage"]
+__all__ = ["Budget", "Usage", "track_usage"]
 
 _COUNTERS = (
     "llm_calls",
@@ -36,6 +45,37 @@ _COUNTERS = (
     "embedding_texts",
     "latency_s",
 )
+
+
+_SCOPES: contextvars.ContextVar[tuple[Usage, ...]] = contextvars.ContextVar(
+    "memagents_usage_scopes", default=()
+)
+
+
+@contextmanager
+def track_usage() -> Iterator[Usage]:
+    """Count the model requests made by the code inside, and only those.
+
+    Example:
+        >>> shared = Usage()
+        >>> with track_usage() as mine:
+        ...     shared.record_llm(prompt_tokens=5)
+        >>> shared.record_llm(prompt_tokens=7)      # outside the scope
+        >>> (mine.llm_calls, mine.prompt_tokens, shared.llm_calls)
+        (1, 5, 2)
+    """
+    scope = Usage()
+    token = _SCOPES.set((*_SCOPES.get(), scope))
+    try:
+        yield scope
+    finally:
+        _SCOPES.reset(token)
+
+
+def _to_scopes(origin: Usage, **deltas: Any) -> None:
+    for scope in _SCOPES.get():
+        if scope is not origin:
+            scope._apply(**deltas)
 
 
 @dataclass
@@ -81,20 +121,30 @@ class Usage:
         failures: int = 0,
     ) -> None:
         """Add one (or ``calls``) chat model request and its token counts."""
+        deltas = {
+            "llm_calls": calls,
+            "prompt_tokens": int(prompt_tokens),
+            "completion_tokens": int(completion_tokens),
+            "latency_s": float(latency_s),
+            "retries": retries,
+            "failures": failures,
+        }
+        self._apply(**deltas)
+        _to_scopes(self, **deltas)
+
+    def _apply(self, **deltas: Any) -> None:
+        """Add counters to this object only (no scope propagation)."""
         with self._lock:
-            self.llm_calls += calls
-            self.prompt_tokens += int(prompt_tokens)
-            self.completion_tokens += int(completion_tokens)
-            self.latency_s += float(latency_s)
-            self.retries += retries
-            self.failures += failures
+            for name, value in deltas.items():
+                if value:
+                    setattr(self, name, getattr(self, name) + value)
 
     def record_embedding(self, *, texts: int, calls: int = 1, latency_s: float = 0.0) -> None:
         """Add ``calls`` embedding requests covering ``texts`` texts."""
-        with self._lock:
-            self.embedding_calls += calls
-            self.embedding_texts += int(texts)
-            self.latency_s += float(latency_s)
+        deltas = {"embedding_calls": calls, "embedding_texts": int(texts),
+                  "latency_s": float(latency_s)}
+        self._apply(**deltas)
+        _to_scopes(self, **deltas)
 
     def reserve_llm_call(self, budget: Budget | None, *, prompt_tokens: int = 0) -> int:
         """Atomically check ``budget`` and count one request as sent.
@@ -110,6 +160,7 @@ class Usage:
                 budget.check(self, next_prompt_tokens=prompt_tokens)
             self.llm_calls += 1
             self._pending_tokens += prompt_tokens
+        _to_scopes(self, llm_calls=1)
         return prompt_tokens
 
     def settle_llm_call(
