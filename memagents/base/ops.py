@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 __all__ = ["AddOp", "DeleteOp", "GetOp", "Op", "SearchOp"]
 
@@ -71,5 +71,5 @@ class DeleteOp:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
-Op = Union[AddOp, SearchOp, GetOp, DeleteOp]
+Op = AddOp | SearchOp | GetOp | DeleteOp
 """Any operation of the contract."""
