@@ -516,7 +516,9 @@ def test_search_many_matches_search_and_default_window() -> None:
     for batch, single in zip(many, [searcher.search(q, k=4) for q in questions]):
         assert [h.passage_id for h in batch.hits] == [h.passage_id for h in single.hits]
         assert np.allclose([h.score for h in batch.hits], [h.score for h in single.hits], atol=1e-6)
-        assert batch.explanation.seed_phrases == single.explanation.seed_phrases
+        seeds_b, seeds_s = batch.explanation.seed_phrases, single.explanation.seed_phrases
+        assert [(p.phrase, p.passages) for p in seeds_b] == [(p.phrase, p.passages) for p in seeds_s]
+        assert [p.weight for p in seeds_b] == pytest.approx([p.weight for p in seeds_s], rel=1e-6)
     assert many[0].explanation.query_encodes == 1  # the default preset encodes once
     hits = many[0].hits
     window = PRESETS["default"].search.rerank_window

@@ -5,20 +5,23 @@ The steps of HippoRAG 2's ``retrieve`` (``docs/methods/hipporag2.md`` §2.3), de
 1. Encode the question: once when both instructions of the
    :class:`~memagents.graphmem.config.SearchConfig` are equal (both presets), else twice.
 2. Link it to facts: ``s = minmax(F . q_fact)`` over every fact; keep the top
-   ``linking_top_k`` (ties: fact order).
+   ``linking_top_k`` (ties: fact order, i.e. sorted facts).
 3. Optionally let a recognition filter (``fact_filter(question, facts) -> kept``, e.g. an LLM)
    drop facts. With no fact left the answer is plain dense retrieval.
 4. Seed phrases: each subject and object of a kept fact contributes
    ``s(fact) / |passages(phrase)|``; a phrase's weight is the mean of its contributions; the
-   top ``seed_phrase_top_k`` stay (ties: first appearance in the ranked facts).
+   top ``seed_phrase_top_k`` stay (ties: phrase order).
 5. Seed passages: ``passage_node_weight * minmax(P . q_passage)``.
 6. Run PPR from phrase plus passage seeds; the passage probabilities are the graph scores.
 7. Rank by the PPR probability; with ``rerank_window = n`` the top ``n`` are then ordered by
    their dense cosine.
 
 Several questions can be searched at once (:meth:`GraphSearcher.search_many`): one encode call
-and one matrix product for all facts and passages; the PPR then runs per question on the cached
-solver of the graph version.
+for all; cosines, seeds and the PPR are then computed per question with the same kernels as a
+single search (:meth:`GraphSearcher.search` is ``search_many`` of one), so a question gets the
+same scores and ranking alone or in a batch. Every ranking breaks ties explicitly: facts,
+passages and PPR by score, then id (facts, phrases and passages are indexed in sorted order);
+seed phrases by weight, then phrase.
 
 Example:
     >>> import numpy as np
@@ -140,17 +143,20 @@ def minmax(x: np.ndarray) -> np.ndarray:
 
 
 def _cosines(mat: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """``queries @ mat.T``, shape ``(len(queries), len(mat))``.
+    """``queries @ mat.T``, shape ``(len(queries), len(mat))``, one query at a time.
 
-    One query goes through ``vecdot``, a single-threaded row-wise kernel: a multi-threaded
-    BLAS matrix-vector product is faster on an idle machine but waits for its second thread
-    on a busy one (measured 1 ms against 1-8 ms on MuSiQue's 17k facts under load).
+    Every query goes through the same row-wise kernel (``vecdot``; ``einsum`` before numpy
+    2), on its own copy, so a question gets bit-identical cosines whether it is searched alone
+    or in a batch: a BLAS matrix product picks other kernels (and summation orders) by batch
+    shape and CPU, and the last bits then move seed weights and can flip near-tied rankings.
+    ``vecdot`` is also single-threaded: a multi-threaded BLAS product is faster on an idle
+    machine but waits for its second thread on a busy one (measured 1 ms against 1-8 ms on
+    MuSiQue's 17k facts under load).
     """
-    out: np.ndarray = (
-        _vecdot(mat, queries[0])[None, :]
-        if queries.shape[0] == 1 and _vecdot is not None
-        else queries @ mat.T
-    )
+    out = np.empty((queries.shape[0], mat.shape[0]), dtype=np.result_type(mat, queries))
+    for b in range(queries.shape[0]):
+        q = np.array(queries[b], copy=True)  # same memory alignment alone or in a batch
+        out[b] = _vecdot(mat, q) if _vecdot is not None else np.einsum("ij,j->i", mat, q)
     return out
 
 
@@ -229,7 +235,7 @@ class GraphSearcher:
         fact_filter: FactFilter | None = None,
         query_vectors: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> list[SearchResult]:
-        """Rank passages for several questions at once (one encode call, one matrix product).
+        """Rank passages for several questions at once (one encode call).
 
         ``query_vectors`` are two ``(len(questions), dim)`` arrays when given.
         """
@@ -365,8 +371,8 @@ class GraphSearcher:
             for node in (int(m.fact_subject[fi]), int(m.fact_object[fi])):
                 total[node] = total.get(node, 0.0) + fact.score / m.phrase_passage_count[node]
                 count[node] = count.get(node, 0) + 1
-        first = {node: i for i, node in enumerate(total)}  # dicts keep first-appearance order
-        ranked = sorted(total, key=lambda n: (-total[n] / count[n], first[n]))
+        # ties: node index, i.e. phrase order (phrases are sorted), not the facts' order
+        ranked = sorted(total, key=lambda n: (-total[n] / count[n], n))
         top = self.config.seed_phrase_top_k
         if top is not None:
             ranked = ranked[:top]
