@@ -25,13 +25,29 @@ position and resets both timestamps (as ``InMemoryStore`` and ``SqliteStore`` do
 results come in insertion order, namespace by namespace; ``list_namespaces`` sorts.
 Differences, on purpose:
 
-* Scores come from ``memory.search``: one PPR (or dense) ranking per graph namespace, merged by
-  raw score, ties broken by the dense cosine (one scale for all graphs). Scores of two
-  namespaces come from separate graphs and are not calibrated against each other: search one
-  namespace (``("memories", user_id)``) for a ranking you can trust. An item with several
-  passages gets its best passage's score (max pooling, like LangGraph's vectors). Items without passages (``index=False``, no text at the fields, a
-  failed extraction) follow the scored ones with ``score=None``, and ``offset`` pages through
-  both (``InMemoryStore`` ignores ``offset`` for the unscored tail).
+* ``SearchItem.score`` comes from one ``memory.search`` per graph namespace and means one of
+  two things:
+
+  - **Dense hits** (the graph has no triples, as without a chat model, or no fact survived
+    the recognition filter): the **cosine similarity** of the query and the item's text, as
+    ``InMemoryStore`` returns for the same embeddings (within float32 rounding). It does not
+    depend on the other items or on the query's best match, so a threshold
+    (``[h for h in hits if h.score >= 0.5]``) means the same for every query.
+  - **Graph hits** (the query linked to facts and PPR ran): the item's **Personalized
+    PageRank probability**, in ``[0, 1]``; the probabilities of all passages of one graph
+    sum to at most 1 (the rest sits on phrase nodes), so values shrink as the graph grows and
+    are not cosines: use them to rank, not with a fixed threshold. Items are ordered by it
+    (the preset's ``rerank_window`` does not apply here: scores must be non-increasing).
+    ``memory.search(query, namespace=graph_namespace(ns)).explanation.used_graph`` tells
+    which kind a search returned.
+
+  Results of several namespaces are merged by raw score, ties broken by the dense cosine;
+  scores of two namespaces come from separate graphs (and can be of the two kinds), so search
+  one namespace (``("memories", user_id)``) for a ranking you can trust. An item with
+  several passages gets its best passage's score (max pooling, like LangGraph's vectors).
+  Items without passages (``index=False``, no text at the fields, a failed extraction)
+  follow the scored ones with ``score=None``, and ``offset`` pages through both
+  (``InMemoryStore`` ignores ``offset`` for the unscored tail).
 * Values are stored as JSON: tuples come back as lists, non-string dict keys as strings, and a
   value JSON cannot encode is refused with :class:`~memagents.errors.InputError`.
 * Range filters (``$gt`` ...) on a missing or non-numeric value do not match (InMemoryStore
@@ -310,8 +326,9 @@ class GraphMemoryStore(BaseStore):
         self, prefix: tuple[str, ...], query: str, wanted: set[tuple[tuple[str, ...], str]]
     ) -> dict[tuple[tuple[str, ...], str], tuple[float, float]]:
         """``(score, dense cosine)`` of each wanted item's best passage, one ``memory.search``
-        per graph namespace. The cosine breaks ties between graphs: every graph's best dense
-        hit has min-max score 1.0, while cosines share one scale."""
+        per graph namespace. The score is the PPR probability when the search used the graph,
+        else the raw cosine (``memory.search`` then ranks by the cosine min-max rescaled per
+        query, which gives the best hit 1.0 whatever the query: useless as a threshold)."""
         self._sync_graph(raise_errors=False)
         owners = self._tables.owners(prefix)
         graphs = {g for (g, _), owner in owners.items() if owner in wanted}
@@ -320,11 +337,13 @@ class GraphMemoryStore(BaseStore):
             if g not in graphs:
                 continue
             hits = self.memory.search(query, k=count, namespace=g, use_filter=self.use_filter)
+            graph = hits.explanation is not None and hits.explanation.used_graph
             for hit in hits:
                 owner = owners.get((g, hit.id))
-                if owner not in wanted or hit.score is None or math.isnan(hit.score):
+                score = hit.score if graph else hit.dense_score
+                if owner not in wanted or score is None or math.isnan(score):
                     continue
-                pair = (float(hit.score), float(hit.dense_score or 0.0))
+                pair = (float(score), float(hit.dense_score or 0.0))
                 scores[owner] = max(scores.get(owner, pair), pair)
         return scores
 
