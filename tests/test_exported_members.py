@@ -10,6 +10,7 @@ import memagents
 
 PACKAGES = [
     "memagents",
+    "memagents.base",
     "memagents.models",
     "memagents.stores",
     "memagents.testing",
@@ -43,18 +44,38 @@ def test_facade_members_snapshot() -> None:
 
 
 EXPECTED = [
+    "AddResult",
     "BackendError",
     "BudgetExceeded",
     "ConfigError",
+    "DeleteResult",
     "EmbeddingError",
     "GraphMemory",
+    "Hit",
     "InputError",
     "LLMError",
     "MemagentsError",
+    "Memory",
     "NamespaceError",
+    "SearchHits",
     "Settings",
     "StorageError",
     "StoreLockedError",
     "WebFetchError",
     "get_settings",
 ]
+
+
+def test_import_memagents_is_cheap() -> None:
+    """``import memagents`` loads no heavy library; names load their modules when used."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, memagents; "
+        "heavy = [m for m in ('scipy', 'langgraph', 'torch', 'langchain_core', 'chromadb', "
+        "'numpy', 'pydantic_settings') if m in sys.modules]; "
+        "print(heavy); memagents.GraphMemory; print('scipy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["[]", "True"], out.stdout + out.stderr
