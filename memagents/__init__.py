@@ -77,7 +77,6 @@ __all__ = [
     "WebFetchError",
     "get_settings",
 ]
-assert set(__all__) == set(_WHERE)  # noqa: S101 - one list of names, checked at import
 
 
 def __getattr__(name: str) -> Any:

@@ -79,3 +79,7 @@ def test_import_memagents_is_cheap() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split("\n")[:2] == ["[]", "True"], out.stdout + out.stderr
+
+
+def test_lazy_facade_knows_where_each_name_lives() -> None:
+    assert set(memagents._WHERE) == set(memagents.__all__)
