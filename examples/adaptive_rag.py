@@ -87,7 +87,7 @@ def run(
                 "answer_source": out["answer_source"],
                 "retrieved": bool(out["decision"]["retrieve"]),
                 "conflict": bool(out.get("conflict")),
-                "sources": [e["source"] for e in out.get("evidence") or []],
+                "sources": [d.id for d in out.get("documents") or []],
                 "gold_passage": q.gold_passage_id,
                 "correct": is_correct(out["answer"], list(q.possible_answers)),
             })

@@ -17,10 +17,11 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from pydantic import Field
 
-from memagents.errors import InputError
+from memagents.errors import InputError, NamespaceError
 from memagents.gate.answering import Answerer
 from memagents.gate.base import Decision, RetrievalPolicy
 from memagents.gate.conflict import ConflictPolicy
@@ -98,7 +99,7 @@ def test_fast_path_answers_closed_book_without_retrieving() -> None:
     assert (out["answer"], out["answer_source"], out["conflict"]) == ("Velmora", "parametric",
                                                                       False)
     assert len(llm.calls) == 1, "the gate's own answer is reused: one model call in all"
-    assert out.get("evidence") is None and out["resolution"] is None
+    assert out.get("documents") is None and out["resolution"] is None
 
 
 def test_retrieval_path_with_agreeing_evidence() -> None:
@@ -107,12 +108,15 @@ def test_retrieval_path_with_agreeing_evidence() -> None:
     graph = build_adaptive_rag(llm, docs, gate=RetrievalGate(Fixed(True, "Quillmere")))
     out = graph.invoke({"question": QUESTION})
     assert docs.calls == [(QUESTION, 3)]
-    assert [e["source"] for e in out["evidence"]] == ["p7", "n0"]
+    assert [d.metadata["source"] for d in out["documents"]] == ["p7", "n0"]
     assert (out["answer"], out["answer_source"], out["conflict"]) == ("Quillmere", "evidence",
                                                                       False)
     assert out["resolution"]["parametric_answer"] == "Quillmere"
     assert [e["source"] for e in out["resolution"]["supporting"]] == ["p7"]
-    assert json.loads(json.dumps(out)) == out, "the state is plain JSON"
+    serde = JsonPlusSerializer()
+    assert serde.loads_typed(serde.dumps_typed(out)) == out, "the state is checkpoint-friendly"
+    assert json.loads(json.dumps({k: v for k, v in out.items() if k != "documents"})) == {
+        k: v for k, v in out.items() if k != "documents"}, "all else is plain JSON"
 
 
 def test_adapt_llm_ret_token_retrieves_and_answers_from_evidence() -> None:
@@ -186,7 +190,7 @@ def test_context_k_reaches_the_retrieve_node() -> None:
     docs = Docs(docs=[SUPPORT, *NOISE])
     graph = build_adaptive_rag(model(), docs, gate=RetrievalGate(Fixed(True)), k=3)
     out = graph.invoke({"question": QUESTION}, context=AdaptiveRAGContext(k=1))
-    assert docs.calls == [(QUESTION, 1)] and len(out["evidence"]) == 1
+    assert docs.calls == [(QUESTION, 1)] and len(out["documents"]) == 1
     assert out["retrieval_k"] == 1
     graph.invoke({"question": QUESTION})
     assert docs.calls[-1] == (QUESTION, 3), "without context the graph's k applies"
@@ -194,22 +198,32 @@ def test_context_k_reaches_the_retrieve_node() -> None:
         AdaptiveRAGContext(k=0)
 
 
-def test_context_user_id_selects_the_graph_memory_namespace(tmp_path: Path) -> None:
+def test_context_user_id_selects_the_graph_memory_namespace_through_a_template(
+    tmp_path: Path,
+) -> None:
     with GraphMemory.open(tmp_path / "mem", embeddings="hash") as memory:
         memory.add_triples([("Hollin Bay lies in Quillmere.",
-                             [("Hollin Bay", "lies in", "Quillmere")])], namespace="ada")
+                             [("Hollin Bay", "lies in", "Quillmere")])], namespace="users/ada")
         memory.add_triples([("Hollin Bay lies in Tarn.", [("Hollin Bay", "lies in", "Tarn")])],
-                           namespace="bo")
-        graph = build_adaptive_rag(model(), memory, gate=RetrievalGate(Fixed(True)))
+                           namespace="users/bo")
+        graph = build_adaptive_rag(model(), memory, gate=RetrievalGate(Fixed(True)),
+                                   namespace="users/{user_id}")
         for user, text in (("ada", "Hollin Bay lies in Quillmere."),
                            ("bo", "Hollin Bay lies in Tarn.")):
             out = graph.invoke({"question": QUESTION}, context=AdaptiveRAGContext(user_id=user))
-            assert [e["text"] for e in out["evidence"]] == [text]
-            assert out["evidence"][0]["score"] is not None
+            assert [d.page_content for d in out["documents"]] == [text]
+            assert out["documents"][0].metadata["score"] is not None
         by_config = graph.invoke({"question": QUESTION}, {"configurable": {"user_id": "bo"}})
-        assert [e["text"] for e in by_config["evidence"]] == ["Hollin Bay lies in Tarn."]
-        blank = graph.invoke({"question": QUESTION}, {"configurable": {"user_id": ""}})
-        assert blank["evidence"] == [], "a blank user id (LangGraph Server's default) is ignored"
+        assert [d.page_content for d in by_config["documents"]] == ["Hollin Bay lies in Tarn."]
+        with pytest.raises(NamespaceError, match="user_id"):
+            graph.invoke({"question": QUESTION}, {"configurable": {"user_id": ""}})
+        by_namespace = build_adaptive_rag(model(), memory, gate=RetrievalGate(Fixed(True)))
+        out = by_namespace.invoke({"question": QUESTION},
+                                  context=AdaptiveRAGContext(namespace="users/ada"))
+        assert [d.page_content for d in out["documents"]] == ["Hollin Bay lies in Quillmere."]
+        alone = by_namespace.invoke({"question": QUESTION}, context=AdaptiveRAGContext(user_id="bo"))
+        assert alone["documents"] == [], "a user id alone is never a namespace"
+        assert any("'default' holds no indexed passages" in n for n in alone["notes"])
 
 
 def test_popularity_gate_reads_question_metadata() -> None:
@@ -229,10 +243,10 @@ def test_checkpointed_thread_clears_the_previous_turn() -> None:
                                checkpointer=InMemorySaver())
     config = {"configurable": {"thread_id": "t1"}}
     first = graph.invoke({"question": QUESTION}, config)
-    assert first["evidence"] and first["retrievals"] == 1
+    assert first["documents"] and first["retrievals"] == 1
     policy.retrieve, policy.answer = False, "Velmora"
     second = graph.invoke({"question": "Where is Velm?"}, config)
-    assert second["evidence"] is None and second["retrievals"] is None
+    assert second["documents"] is None and second["retrievals"] is None
     assert (second["answer"], second["resolution"]) == ("Velmora", None)
 
 
@@ -274,7 +288,7 @@ def test_adaptive_rag_draws_gate_retrieve_answer_and_the_loop() -> None:
 def test_empty_retrieval_result_keeps_the_parametric_answer() -> None:
     graph = build_adaptive_rag(model(), Docs(docs=[]), gate=RetrievalGate(Fixed(True, "Velmora")))
     out = graph.invoke({"question": QUESTION})
-    assert (out["evidence"], out["answer"], out["answer_source"]) == ([], "Velmora", "parametric")
+    assert (out["documents"], out["answer"], out["answer_source"]) == ([], "Velmora", "parametric")
     assert "no evidence" in out["resolution"]["reason"]
 
 

@@ -183,7 +183,7 @@ def test_node_reads_last_human_message(memory: GraphMemory, calls: list[Any]) ->
 def test_node_query_key_and_missing_question(memory: GraphMemory) -> None:
     node = MemoryNode(memory, k=1, query_key="q", output_key="hits")
     out = node.invoke({"q": "Who painted the Harbor Series?", "messages": [("user", "bees")]})
-    assert list(out) == ["hits"] and out["hits"][0].id == "mira"
+    assert set(out) <= {"hits", "notes"} and out["hits"][0].id == "mira"
     with pytest.raises(InputError, match="no question"):
         node.invoke({"messages": [("ai", "Hello!")]})
     with pytest.raises(InputError, match="must be a string"):

@@ -14,7 +14,7 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 
 from memagents.errors import InputError
-from memagents.runtime import context_value
+from memagents.runtime import context_value, state_question
 
 __all__ = ["to_plain"]
 
@@ -53,14 +53,8 @@ def to_plain(value: Any) -> Any:
 
 
 def _question(state: Any, key: str, node: str) -> str:
-    value = _get(state, key)
-    if not isinstance(value, str) or not value.strip():
-        got = "nothing" if value is None else repr(value)[:60]
-        raise InputError(
-            f"the {node} node needs a non-empty question in state[{key!r}], got {got}; "
-            f"invoke the graph with {{{key!r}: 'your question'}} (or pass question_key=...)."
-        )
-    return value.strip()
+    """``state[key]``, else the last human message (:func:`memagents.runtime.state_question`)."""
+    return state_question(state, key, node)
 
 
 def _decision(state: Any) -> Mapping[str, Any] | None:

@@ -3,21 +3,24 @@
 Three nodes and a router, each usable in any ``StateGraph`` whose state is a dict-like mapping:
 
 * :func:`gate_node` runs a :class:`~memagents.gate.gate.RetrievalGate` (or any
-  :class:`~memagents.gate.base.RetrievalPolicy`) on ``state["question"]`` and writes
+  :class:`~memagents.gate.base.RetrievalPolicy`) on ``state["question"]`` (else the last human
+  message of ``state["messages"]``, so it sits in a ``MessagesState`` graph) and writes
   ``{"decision": Decision.to_dict(), "parametric_answer": decision.answer}``;
 * :func:`route_after_gate` (or a router from :func:`make_router`) sends the run to the
   retrieval node or straight to the answer node, for ``add_conditional_edges``;
 * :func:`retrieve_node` searches any langchain ``BaseRetriever`` or a ``GraphMemory`` and writes
-  ``{"evidence": [{"text", "source", "score"}, ...]}``;
+  ``{"documents": [Document, ...]}`` (as ``memory.node()`` does);
 * :func:`answer_node` answers closed-book on the fast path (reusing the gate's answer, so the
-  fast path costs no extra call) or resolves retrieved evidence against the parametric answer
+  fast path costs no extra call) or resolves ``state["documents"]`` against the parametric answer
   with :func:`~memagents.gate.conflict.resolve_conflict`, writing ``answer``,
   ``answer_source``, ``conflict`` and ``resolution``.
 
 All nodes are langchain ``Runnable``s with native sync and async paths: ``invoke`` calls
 ``decide``/``search``/``closed_book``, ``ainvoke`` their async twins. The retrieval node reads
 ``k`` and the namespace from the run's ``context`` (``StateGraph(..., context_schema=...)``,
-``runtime.context``), so one compiled graph serves many users.
+``runtime.context``), so one compiled graph serves many users. Notes (an empty namespace,
+retrieval decided but no documents) go to ``state["notes"]`` and the ``"memagents"`` logger;
+see :mod:`memagents.runtime` for the conventions.
 """
 
 from __future__ import annotations

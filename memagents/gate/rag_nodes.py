@@ -1,5 +1,9 @@
 """The gate workflow's retrieval and answer nodes (see :mod:`memagents.gate.nodes`).
 
+Both follow the package's state convention (:mod:`memagents.runtime`): retrieved material is
+``state["documents"]``, a list of langchain ``Document``; notes go to ``state["notes"]`` and
+the ``"memagents"`` logger.
+
 Example:
     >>> evidence_dicts(["Velmora is a port."])[0]["text"]
     'Velmora is a port.'
@@ -20,7 +24,7 @@ from langchain_core.runnables.config import run_in_executor
 
 from memagents.errors import InputError
 from memagents.gate._node_base import _check_k, _decision, _get, _Node, _question, to_plain
-from memagents.runtime import resolve_namespace, run_context
+from memagents.runtime import as_documents, resolve_namespace, run_context, surface_notes
 
 __all__ = [
     "AnswerNode",
@@ -87,11 +91,14 @@ class RetrieveNode(_Node):
     ``GraphMemory``-like object with ``.search(query, k)`` returning hits with ``.text`` and
     ``.id`` (else its ``.as_retriever()`` is used). ``k`` is ``runtime.context.k`` when the run
     has one, else the node's; round ``n`` of a bounded re-retrieval loop (``state["retrievals"]
-    == n - 1``) asks for ``n * k``. For a memory, the namespace is the node's, else the
-    context's ``namespace``, else its ``user_id``, else ``config["configurable"]``'s.
+    == n - 1``) asks for ``n * k``. For a memory, the namespace follows
+    :mod:`memagents.runtime`: the node's ``namespace`` (or template such as
+    ``"users/{user_id}"``), else ``config["configurable"]["namespace"]``, else
+    ``context.namespace``, else the memory's default.
 
-    Writes ``{"evidence": [{"text", "source", "score"}], "retrievals": n, "retrieval_k": k}``.
-    Build it with :func:`retrieve_node`.
+    Writes ``{"documents": [Document], "retrievals": n, "retrieval_k": k}`` (each document's
+    ``metadata`` has ``id``, ``source`` and ``score``), plus ``{"notes": [...]}`` when a memory
+    search has notes (also logged at WARNING). Build it with :func:`retrieve_node`.
 
     Example:
         >>> from langchain_core.documents import Document
@@ -100,8 +107,8 @@ class RetrieveNode(_Node):
         ...     def _get_relevant_documents(self, query, *, run_manager):
         ...         return [Document("Velm is a port.", id="p1"), Document("Tarn.", id="p2")]
         >>> out = RetrieveNode(Fixed(), k=1).invoke({"question": "What is Velm?"})
-        >>> out["evidence"], out["retrievals"]
-        ([{'text': 'Velm is a port.', 'source': 'p1', 'score': None}], 1)
+        >>> [(d.page_content, d.metadata["source"]) for d in out["documents"]], out["retrievals"]
+        ([('Velm is a port.', 'p1')], 1)
     """
 
     def __init__(
@@ -110,7 +117,7 @@ class RetrieveNode(_Node):
         *,
         k: int = 3,
         question_key: str = "question",
-        output_key: str = "evidence",
+        output_key: str = "documents",
         namespace: str | None = None,
         name: str = "retrieve",
     ) -> None:
@@ -152,8 +159,9 @@ class RetrieveNode(_Node):
         return question, k, int(done) + 1, kwargs
 
     def _out(self, items: Sequence[Any], k: int, rounds: int) -> dict[str, Any]:
-        return {self.output_key: evidence_dicts(list(items)[:k]), "retrievals": rounds,
-                "retrieval_k": k}
+        notes = surface_notes(getattr(items, "notes", None), where=f"retrieve node {self.name!r}")
+        return {self.output_key: as_documents(list(items)[:k]), "retrievals": rounds,
+                "retrieval_k": k, **notes}
 
     def _run(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         question, k, rounds, kwargs = self._plan(state, config)
@@ -183,11 +191,11 @@ def retrieve_node(
     *,
     k: int = 3,
     question_key: str = "question",
-    output_key: str = "evidence",
+    output_key: str = "documents",
     namespace: str | None = None,
     name: str = "retrieve",
 ) -> RetrieveNode:
-    """A LangGraph node retrieving evidence; see :class:`RetrieveNode`."""
+    """A LangGraph node retrieving ``documents``; see :class:`RetrieveNode`."""
     return RetrieveNode(
         retriever_or_memory, k=k, question_key=question_key, output_key=output_key,
         namespace=namespace, name=name,
@@ -198,10 +206,15 @@ def retrieve_node(
 class AnswerNode(_Node):
     """A LangGraph node answering closed-book or from evidence, conflict-aware.
 
-    * No retrieval (``state["decision"]["retrieve"]`` false, or no evidence key): the gate's
-      parametric answer when it produced one (no model call), else ``answerer.closed_book``;
-      ``answer_source`` is ``"parametric"``.
-    * After retrieval: :func:`~memagents.gate.conflict.resolve_conflict` weighs the evidence
+    * No retrieval (``state["decision"]["retrieve"]`` false, or neither a decision nor
+      documents): the gate's parametric answer when it produced one (no model call), else
+      ``answerer.closed_book``; ``answer_source`` is ``"parametric"``.
+    * The gate decided to retrieve but ``state[documents_key]`` is missing (no retrieval node
+      wrote it: a wiring mistake): the same closed-book answer, never silently: a note saying
+      so goes to ``state["notes"]`` and the ``"memagents"`` logger at WARNING.
+    * After retrieval (``state[documents_key]``: ``Document``s, or ``{"text", "source",
+      "score"}`` dicts; anything else raises :class:`~memagents.errors.InputError`):
+      :func:`~memagents.gate.conflict.resolve_conflict` weighs the evidence
       against the parametric answer (``Answer(state["parametric_answer"])``, or a fresh
       closed-book answer when ``ensure_parametric``) under ``conflict_policy``; writes its
       ``answer``, ``source`` (as ``answer_source``), ``conflict`` and the whole resolution.
@@ -226,6 +239,7 @@ class AnswerNode(_Node):
         conflict_policy: Any = None,
         *,
         question_key: str = "question",
+        documents_key: str = "documents",
         max_retrievals: int | None = None,
         ensure_parametric: bool = False,
         name: str = "answer",
@@ -240,6 +254,7 @@ class AnswerNode(_Node):
         self.answerer = answerer
         self.policy = conflict_policy if conflict_policy is not None else ConflictPolicy()
         self.question_key = question_key
+        self.documents_key = documents_key
         self.max_retrievals = None if max_retrievals is None else _check_k(
             max_retrievals, "max_retrievals")
         self.ensure_parametric = ensure_parametric
@@ -248,11 +263,29 @@ class AnswerNode(_Node):
     def __repr__(self) -> str:
         return f"AnswerNode({self.answerer!r}, {self.policy!r})"
 
-    def _retrieved(self, state: Any) -> bool:
+    def _plan(self, state: Any) -> tuple[bool, list[str]]:
+        """Whether to answer from the documents, and the notes to surface."""
         decision = _decision(state)
         if decision is not None and not decision.get("retrieve"):
-            return False
-        return _get(state, "evidence") is not None
+            return False, []
+        key = self.documents_key
+        raw = _get(state, key)
+        if raw is not None:
+            if evidence_dicts_from_state(raw, key):
+                return True, []
+            note = ("the gate decided to retrieve but retrieval found no documents "
+                    f"(state[{key!r}] is empty); answering without evidence")
+            return True, [note]
+        if decision is None:
+            return False, []
+        hint = next((
+            f" (the state has {old!r}: retrieved material now lives in {key!r})"
+            for old in ("evidence", "docs", "context") if old != key and _get(state, old)
+        ), "")
+        note = (f"the gate decided to retrieve but state[{key!r}] holds no documents{hint}: "
+                "no retrieval node wrote them (memory.node() and retrieve_node() write "
+                "'documents'; wire one between the gate and this node); answering closed-book")
+        return False, [note]
 
     def _policy_for(self, state: Any) -> Any:
         done = _get(state, "retrievals") or 0
@@ -276,61 +309,81 @@ class AnswerNode(_Node):
 
         question = _question(state, self.question_key, "answer")
         parametric = _get(state, "parametric_answer")
-        raw = _get(state, "evidence") or []
-        evidence = [Evidence(text=e["text"], source=e.get("source"), score=e.get("score"))
-                    for e in evidence_dicts_from_state(raw)]
+        raw = _get(state, self.documents_key)
+        evidence = [] if raw is None else [
+            Evidence(text=e["text"], source=e.get("source"), score=e.get("score"))
+            for e in evidence_dicts_from_state(raw, self.documents_key)]
         return question, parametric if isinstance(parametric, str) else None, evidence
+
+    def _noted(self, update: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+        return {**update, **surface_notes(notes, where=f"answer node {self.name!r}")}
 
     def _run(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         from memagents.gate.answering import Answer
         from memagents.gate.conflict import resolve_conflict
 
+        use_documents, notes = self._plan(state)
         question, parametric, evidence = self._inputs(state)
-        if not self._retrieved(state):
+        if not use_documents:
             if parametric and parametric.strip():
-                return self._closed(parametric)
-            return self._closed(self.answerer.closed_book(question).text)
+                return self._noted(self._closed(parametric), notes)
+            return self._noted(self._closed(self.answerer.closed_book(question).text), notes)
         known = Answer(parametric) if parametric else None
         if known is None and self.ensure_parametric:
             known = self.answerer.closed_book(question)
         resolution = resolve_conflict(
             question, known, evidence, self.answerer, policy=self._policy_for(state))
-        return self._resolved(resolution)
+        return self._noted(self._resolved(resolution), notes)
 
     async def _arun(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         from memagents.gate.answering import Answer
         from memagents.gate.conflict import aresolve_conflict
 
+        use_documents, notes = self._plan(state)
         question, parametric, evidence = self._inputs(state)
-        if not self._retrieved(state):
+        if not use_documents:
             if parametric and parametric.strip():
-                return self._closed(parametric)
-            return self._closed((await self.answerer.aclosed_book(question)).text)
+                return self._noted(self._closed(parametric), notes)
+            text = (await self.answerer.aclosed_book(question)).text
+            return self._noted(self._closed(text), notes)
         known = Answer(parametric) if parametric else None
         if known is None and self.ensure_parametric:
             known = await self.answerer.aclosed_book(question)
         resolution = await aresolve_conflict(
             question, known, evidence, self.answerer, policy=self._policy_for(state))
-        return self._resolved(resolution)
+        return self._noted(self._resolved(resolution), notes)
 
 
-def evidence_dicts_from_state(raw: Any) -> list[dict[str, Any]]:
-    """Evidence from the state: dicts with ``text`` (as :func:`evidence_dicts` writes them),
-    ``Document``s or strings."""
-    if isinstance(raw, (str, bytes)) or not isinstance(raw, Sequence):
+def evidence_dicts_from_state(raw: Any, key: str = "documents") -> list[dict[str, Any]]:
+    """Evidence from ``state[key]``: ``Document``s (the convention), dicts with ``text``
+    (``{"text", "source", "score"}``, the former format) or strings.
+
+    Raises:
+        InputError: ``raw`` is not a list of those, naming ``state[key]``.
+    """
+    if isinstance(raw, (str, bytes, Mapping)) or not isinstance(raw, Sequence):
         raise InputError(
-            f"state['evidence'] must be a list of {{'text', 'source', 'score'}} dicts, got "
-            f"{type(raw).__name__}."
+            f"state[{key!r}] must be a list of langchain Documents (or {{'text', 'source', "
+            f"'score'}} dicts), got {type(raw).__name__}; write it with memory.node() or "
+            "retrieve_node()."
         )
     out = []
-    for item in raw:
+    for i, item in enumerate(raw):
         if isinstance(item, Mapping):
             if not isinstance(item.get("text"), str):
-                raise InputError(f"evidence item {dict(item)!r} has no 'text' string.")
+                raise InputError(
+                    f"state[{key!r}][{i}] ({dict(item)!r:.100}) has no 'text' string; use "
+                    "Documents or {'text', 'source', 'score'} dicts."
+                )
             out.append({"text": item["text"], "source": item.get("source"),
                         "score": item.get("score")})
-        else:
+        elif isinstance(item, (Document, str)):
             out.extend(evidence_dicts([item]))
+        else:
+            raise InputError(
+                f"state[{key!r}][{i}] is a {type(item).__name__}; expected a langchain "
+                "Document (or a {'text', 'source', 'score'} dict)."
+            )
     return out
 
 
@@ -339,12 +392,13 @@ def answer_node(
     conflict_policy: Any = None,
     *,
     question_key: str = "question",
+    documents_key: str = "documents",
     max_retrievals: int | None = None,
     ensure_parametric: bool = False,
     name: str = "answer",
 ) -> AnswerNode:
-    """A LangGraph node answering closed-book or from evidence; see :class:`AnswerNode`."""
+    """A LangGraph node answering closed-book or from ``documents``; see :class:`AnswerNode`."""
     return AnswerNode(
-        answerer, conflict_policy, question_key=question_key, max_retrievals=max_retrievals,
-        ensure_parametric=ensure_parametric, name=name,
+        answerer, conflict_policy, question_key=question_key, documents_key=documents_key,
+        max_retrievals=max_retrievals, ensure_parametric=ensure_parametric, name=name,
     )

@@ -15,9 +15,15 @@ back to ``retrieve`` with a larger ``k`` (``n * k`` on round ``n``), at most
 ``max_retrievals`` rounds in all; the last round must answer.
 
 Per-run settings go in the context (:class:`AdaptiveRAGContext`: ``k``, ``namespace``,
-``user_id``), read by the retrieval node from ``runtime.context``::
+``user_id``), read by the retrieval node from ``runtime.context``. A ``user_id`` selects a
+memory namespace only through a template given to the builder (the namespace rule of
+:mod:`memagents.runtime`)::
 
+    graph = build_adaptive_rag(llm, memory, namespace="users/{user_id}")
     graph.invoke({"question": "..."}, context=AdaptiveRAGContext(k=5, user_id="ada"))
+
+Retrieved passages are ``state["documents"]`` (langchain ``Document``s); notes such as
+"namespace 'users/ada' holds no indexed passages" accumulate in ``state["notes"]``.
 
 Example:
     >>> from langchain_core.documents import Document
@@ -31,15 +37,17 @@ Example:
     ...     ("given the context", {"answer": "Quillmere", "supported": True})])
     >>> graph = build_adaptive_rag(llm, Docs(), gate=RetrievalGate("always"))
     >>> out = graph.invoke({"question": "Where is Hollin Bay?"})
-    >>> out["answer"], out["answer_source"], [e["source"] for e in out["evidence"]]
+    >>> out["answer"], out["answer_source"], [d.id for d in out["documents"]]
     ('Quillmere', 'evidence', ['p7'])
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import Required, TypedDict
@@ -65,14 +73,15 @@ class AdaptiveRAGInput(TypedDict, total=False):
 
 
 class AdaptiveRAGState(TypedDict, total=False):
-    """The state of the adaptive-RAG workflow (plain JSON values, checkpoint-friendly).
+    """The state of the adaptive-RAG workflow (checkpoint-friendly values).
 
     Attributes:
         question: The question.
         metadata: Per-question facts for the gate (``s_pop``, ``prop``...).
         decision: The gate's :class:`~memagents.gate.base.Decision` as a dict.
         parametric_answer: The gate's closed-book answer, when its policy produced one.
-        evidence: Retrieved passages, ``{"text", "source", "score"}`` each.
+        documents: Retrieved passages, langchain ``Document``s (``metadata``: ``id``,
+            ``source``, ``score``), the key ``memory.node()`` writes too.
         retrievals: Retrieval rounds run so far in this turn.
         retrieval_k: ``k`` of the last retrieval round.
         answer: The final answer.
@@ -80,23 +89,26 @@ class AdaptiveRAGState(TypedDict, total=False):
         conflict: Whether evidence and parametric answers disagreed.
         resolution: The conflict :class:`~memagents.gate.conflict.Resolution` as a dict
             (``None`` on the closed-book path).
+        notes: What the nodes had to say (an empty namespace, retrieval decided but no
+            documents); appended to, also logged at WARNING on the ``"memagents"`` logger.
     """
 
     question: Required[str]
     metadata: dict[str, Any]
     decision: dict[str, Any]
     parametric_answer: str | None
-    evidence: list[dict[str, Any]] | None
+    documents: list[Document] | None
     retrievals: int | None
     retrieval_k: int | None
     answer: str | None
     answer_source: str | None
     conflict: bool | None
     resolution: dict[str, Any] | None
+    notes: Annotated[list[str], operator.add]
 
 
 #: Fields of a previous turn the gate clears (a checkpointed thread keeps the last state).
-TURN_FIELDS = ("evidence", "retrievals", "retrieval_k", "answer", "answer_source", "conflict",
+TURN_FIELDS = ("documents", "retrievals", "retrieval_k", "answer", "answer_source", "conflict",
                "resolution")
 
 
@@ -107,7 +119,9 @@ class AdaptiveRAGContext:
     Attributes:
         k: Passages to retrieve (default: the ``k`` the graph was built with).
         namespace: Memory namespace to search (GraphMemory retrievers).
-        user_id: Used as the namespace when ``namespace`` is not set.
+        user_id: The user; fills a ``{user_id}`` field of the builder's ``namespace``
+            template (``build_adaptive_rag(..., namespace="users/{user_id}")``). It is never
+            a namespace by itself.
 
     Example:
         >>> AdaptiveRAGContext(k=5, user_id="ada").k
@@ -167,6 +181,7 @@ def build_adaptive_rag(
     max_retrievals: int = 2,
     checkpointer: Any = None,
     store: Any = None,
+    namespace: str | None = None,
     name: str = "adaptive_rag",
 ) -> Any:
     """Compile the adaptive-RAG workflow.
@@ -185,6 +200,9 @@ def build_adaptive_rag(
         max_retrievals: Most retrieval rounds per question (``>= 1``); with 1 the loop is off.
         checkpointer: Optional short-term memory (threads).
         store: Optional LangGraph store handed to the nodes.
+        namespace: Memory namespace or template such as ``"users/{user_id}"`` (filled from
+            ``configurable``, then the context); default: ``configurable["namespace"]``, else
+            the context's ``namespace``, else the memory's default.
         name: Graph name (shown by LangGraph Server and Studio).
 
     Returns:
@@ -210,7 +228,7 @@ def build_adaptive_rag(
         AdaptiveRAGState, context_schema=AdaptiveRAGContext, input_schema=AdaptiveRAGInput
     )
     builder.add_node("gate", gate_node(gate, reset_keys=TURN_FIELDS))
-    builder.add_node("retrieve", retrieve_node(retriever, k=k))
+    builder.add_node("retrieve", retrieve_node(retriever, k=k, namespace=namespace))
     builder.add_node(
         "answer", answer_node(answerer, conflict_policy, max_retrievals=max_retrievals)
     )

@@ -1,25 +1,33 @@
 """LangGraph nodes over a :class:`~memagents.graphmem.memory.GraphMemory`.
 
 :func:`memory_node` searches the memory for the question in the graph state and writes
-``Document``s back; :func:`save_node` stores text from the state (by default the last AI
-message). Both are langchain ``Runnable``s with native sync and async paths, so LangGraph calls
+``Document``s to ``state["documents"]`` and the search's notes to ``state["notes"]``;
+:func:`save_node` stores text from the state (by default the last AI message). Both are langchain ``Runnable``s with native sync and async paths, so LangGraph calls
 ``memory.search`` under ``invoke`` and ``memory.asearch`` under ``ainvoke``.
 
 The namespace of each run is resolved by :func:`memagents.runtime.resolve_namespace` (the node's
-``namespace`` or template, ``configurable``, the run's ``context``, then the memory's default),
-the same rule every memagents node, retriever and tool follows.
+``namespace`` or template such as ``"users/{user_id}"``, else ``configurable["namespace"]``,
+else ``context.namespace``, else the memory's default; a ``user_id`` alone is never a
+namespace), the same rule every memagents node, retriever and tool follows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 
 from memagents.errors import InputError
-from memagents.runtime import NamespaceSpec, resolve_namespace, run_context
+from memagents.runtime import (
+    NamespaceSpec,
+    as_documents,
+    last_message_text,
+    resolve_namespace,
+    run_context,
+    state_question,
+    surface_notes,
+)
 from memagents.runtime import context_value as _lookup
 
 if TYPE_CHECKING:
@@ -33,51 +41,7 @@ __all__ = [
     "save_node",
 ]
 
-_HUMAN = ("human", "user")
 _AI = ("ai", "assistant")
-
-
-# ----------------------------------------------------------------------------- state access
-def _message_role(message: Any) -> str | None:
-    if isinstance(message, Mapping):
-        role = message.get("role") or message.get("type")
-    elif isinstance(message, tuple) and len(message) == 2:
-        role = message[0]
-    else:
-        role = getattr(message, "type", None)
-    return role if isinstance(role, str) else None
-
-
-def _message_text(message: Any) -> str:
-    if isinstance(message, Mapping):
-        content = message.get("content")
-    elif isinstance(message, tuple) and len(message) == 2:
-        content = message[1]
-    else:
-        content = getattr(message, "content", None)
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = [
-            p if isinstance(p, str) else str(p.get("text", ""))
-            for p in content
-            if isinstance(p, str) or (isinstance(p, Mapping) and p.get("type") == "text")
-        ]
-        return "".join(parts)
-    return ""
-
-
-def last_message_text(state: Any, roles: Sequence[str]) -> str | None:
-    """Text of the last message in ``state["messages"]`` whose role is in ``roles``."""
-    messages = _lookup(state, "messages")
-    if not isinstance(messages, Sequence) or isinstance(messages, str):
-        return None
-    for message in reversed(messages):
-        if _message_role(message) in roles:
-            text = _message_text(message).strip()
-            if text:
-                return text
-    return None
 
 
 def _check_k(k: Any) -> int:
@@ -92,8 +56,11 @@ class MemoryNode(Runnable[Any, dict[str, Any]]):
 
     Reads the question from ``state[query_key]``, or, when that is absent and the state has
     ``messages``, from the last human message; returns ``{output_key: list[Document]}``
-    (ids on the documents, scores under ``metadata["memagents"]``). Build it with
-    :func:`memory_node` or ``GraphMemory.node()``.
+    (``metadata`` has ``id``, ``source`` and ``score``, all scores under
+    ``metadata["memagents"]``) plus ``{"notes": [...]}`` when the search has notes (such as
+    "namespace 'alice' holds no indexed passages"), which are also logged at WARNING on the
+    ``"memagents"`` logger (a state without a ``notes`` key keeps only the log line). Build it
+    with :func:`memory_node` or ``GraphMemory.node()``.
 
     Example:
         >>> import tempfile
@@ -143,20 +110,7 @@ class MemoryNode(Runnable[Any, dict[str, Any]]):
 
     def query(self, state: Any) -> str:
         """The question this node would search for in ``state``."""
-        value = _lookup(state, self.query_key)
-        if isinstance(value, str) and value.strip():
-            return value
-        if value is not None and not isinstance(value, str):
-            raise InputError(
-                f"state[{self.query_key!r}] must be a string question, got {type(value).__name__}."
-            )
-        text = last_message_text(state, _HUMAN)
-        if text is None:
-            raise InputError(
-                f"the memory node found no question: put it in state[{self.query_key!r}] or "
-                "add a human message to state['messages'] (or pass query_key=...)."
-            )
-        return text
+        return state_question(state, self.query_key, "memory")
 
     def _namespace(self, config: RunnableConfig) -> str | None:
         return resolve_namespace(self.namespace, config, run_context())
@@ -165,14 +119,18 @@ class MemoryNode(Runnable[Any, dict[str, Any]]):
         self, state: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig
     ) -> dict[str, Any]:
         hits = self.memory.search(self.query(state), self.k, namespace=self._namespace(config))
-        return {self.output_key: hits.to_documents()}
+        return self._out(hits)
 
     async def _asearch(
         self, state: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
     ) -> dict[str, Any]:
         ns = self._namespace(config)
         hits = await self.memory.asearch(self.query(state), self.k, namespace=ns)
-        return {self.output_key: hits.to_documents()}
+        return self._out(hits)
+
+    def _out(self, hits: Any) -> dict[str, Any]:
+        notes = surface_notes(getattr(hits, "notes", None), where=f"memory node {self.name!r}")
+        return {self.output_key: as_documents(hits), **notes}
 
     def invoke(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any

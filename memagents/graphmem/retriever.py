@@ -1,14 +1,16 @@
 """A langchain ``BaseRetriever`` over a :class:`~memagents.graphmem.memory.GraphMemory`.
 
 The retriever ranks passages with the memory's Personalized PageRank search and returns
-``Document``s carrying the passage id (``Document.id``) and the scores under
-``metadata["memagents"]`` (``score``, ``dense_score``, ``ppr_score``, ``rank``,
-``namespace``). The number of results is ``k``, from the constructor or per call
+``Document``s carrying the passage id (``Document.id``), ``id``, ``source`` and ``score`` in
+``metadata`` (the package's document convention, :func:`memagents.runtime.as_documents`) and
+all scores under ``metadata["memagents"]`` (``score``, ``dense_score``, ``ppr_score``,
+``rank``, ``namespace``). The number of results is ``k``, from the constructor or per call
 (``invoke(query, k=3)``); the namespace is ``namespace=`` per call, else the retriever's
-``namespace`` (a fixed name or a template such as ``"users/{langgraph_user_id}"`` filled from
-``config["configurable"]``), else ``config["configurable"]["namespace"]``, else the run's
-LangGraph ``context`` (``namespace`` or ``user_id``), else the memory's default namespace. See
-:func:`~memagents.graphmem.nodes.resolve_namespace`.
+``namespace`` (a fixed name or a template such as ``"users/{user_id}"`` filled from
+``config["configurable"]``, then the run's context), else ``config["configurable"]["namespace"]``,
+else the run's LangGraph ``context.namespace``, else the memory's default namespace (see
+:mod:`memagents.runtime`; a ``user_id`` alone is never a namespace). The search's notes are
+logged at WARNING on the ``"memagents"`` logger.
 
 Example:
     >>> import tempfile
@@ -41,7 +43,7 @@ from langchain_core.runnables import RunnableConfig, ensure_config
 from pydantic import ConfigDict, Field
 
 from memagents.graphmem.memory import GraphMemory
-from memagents.runtime import resolve_namespace, run_context
+from memagents.runtime import as_documents, resolve_namespace, run_context, surface_notes
 
 __all__ = ["GraphMemoryRetriever"]
 
@@ -110,7 +112,7 @@ class GraphMemoryRetriever(BaseRetriever):
         hits = self.memory.search(
             query, self.k if k is None else k, namespace=namespace, use_filter=self.use_filter
         )
-        return hits.to_documents()
+        return _documents(hits)
 
     async def _aget_relevant_documents(
         self,
@@ -123,4 +125,9 @@ class GraphMemoryRetriever(BaseRetriever):
         hits = await self.memory.asearch(
             query, self.k if k is None else k, namespace=namespace, use_filter=self.use_filter
         )
-        return hits.to_documents()
+        return _documents(hits)
+
+
+def _documents(hits: Any) -> list[Document]:
+    surface_notes(getattr(hits, "notes", None), where="graph memory retriever")
+    return as_documents(hits)

@@ -9,10 +9,12 @@
 Both are ``StructuredTool``s with sync and async implementations. Errors a model can act on
 (empty query, bad ``k``, no chat model, failed extraction) come back as the tool's text
 (``ToolException`` handled by the tool), so an agent reads them in its ``ToolMessage``. The
-namespace is the ``namespace`` given here (a name or a template like
-``"users/{langgraph_user_id}"``), else ``config["configurable"]["namespace"]``, else the run's
-LangGraph context, else the memory's default (see
-:func:`~memagents.graphmem.nodes.resolve_namespace`).
+namespace is the ``namespace`` given here (a name or a template like ``"users/{user_id}"``,
+filled from ``config["configurable"]`` then the run's context), else
+``config["configurable"]["namespace"]``, else the run's ``context.namespace``, else the
+memory's default (see :mod:`memagents.runtime`; a ``user_id`` alone is never a namespace). A
+search's notes are logged at WARNING on the ``"memagents"`` logger, and shown to the model
+when nothing was found.
 
 Example:
     >>> import tempfile
@@ -39,7 +41,7 @@ from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field, create_model
 
 from memagents.errors import ConfigError, MemagentsError
-from memagents.runtime import NamespaceSpec, resolve_namespace, run_context
+from memagents.runtime import NamespaceSpec, resolve_namespace, run_context, surface_notes
 
 if TYPE_CHECKING:
     from memagents.graphmem._results import AddResult, SearchHits
@@ -91,6 +93,7 @@ def _search_schema(k: int) -> type[BaseModel]:
 
 def format_hits(query: str, hits: SearchHits) -> str:
     """Hits as text for a model: a header line, then ``[rank] id=...`` and the text per hit."""
+    surface_notes(getattr(hits, "notes", None), where="search_memory tool")
     if not hits:
         why = f" ({'; '.join(hits.notes)})" if hits.notes else ""
         return f"No memories found for {query!r}{why}."
