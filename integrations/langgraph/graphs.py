@@ -12,7 +12,9 @@ without the thread.
 * ``adaptive_rag``: the retrieve-or-recall workflow
   (:func:`memagents.gate.workflow.build_adaptive_rag`) over the GraphMemory in ``MEMAGENTS_HOME``;
   the gate policy is ``config["configurable"]["gate_policy"]``, else ``MEMAGENTS_GATE_POLICY``,
-  else ``adapt-llm``. Per-run ``k``, ``namespace`` or ``user_id`` go in the run's context.
+  else ``adapt-llm``. Per-run ``k`` and ``namespace`` go in the run's context (a ``user_id``
+  alone never selects a namespace: see :mod:`memagents.runtime`). Retrieved passages come back
+  in ``documents``, notes in ``notes``.
 * ``memory_agent``: the cross-thread memory agent
   (:func:`memagents.graphmem.workflow.build_memory_agent`) on the platform's store.
 
