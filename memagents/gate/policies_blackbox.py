@@ -52,11 +52,18 @@ SAMPLE_PROMPT = register_prompt(
 
 
 class ConfidentAnswer(BaseModel):
-    """A closed-book answer with a verbalized confidence from 0 to 100.
+    """A closed-book answer with a verbalized confidence, stored in percent (0 to 100).
+
+    Models state confidence both ways, so a number in [0, 1] is read as a fraction (0.9 is
+    90 %) and one in (1, 100] as a percentage; a string with a ``%`` sign is a percentage
+    whatever its size ("0.5%" is 0.5 %). Booleans are not confidences (``true`` is rejected,
+    hence re-asked), nor are NaN or values outside those ranges.
 
     Example:
         >>> ConfidentAnswer(answer="Paris", confidence="85%").confidence
         85.0
+        >>> ConfidentAnswer(answer="Paris", confidence=0.9).confidence
+        90.0
     """
 
     answer: str = Field(description="Short answer: a name, place or phrase.")
@@ -65,14 +72,29 @@ class ConfidentAnswer(BaseModel):
     @field_validator("confidence", mode="before")
     @classmethod
     def _percent(cls, value: Any) -> Any:
-        return value.strip().rstrip("%").strip() if isinstance(value, str) else value
+        if isinstance(value, bool):  # pydantic turns only ValueError into a validation error
+            raise ValueError(  # noqa: TRY004
+                "confidence must be a number from 0 to 100 (percent), not a boolean")
+        if isinstance(value, str):
+            text = value.strip()
+            if text.endswith("%"):
+                return text.rstrip("%").strip()
+            try:
+                value = float(text)
+            except ValueError:
+                return value  # pydantic names the problem
+        if isinstance(value, (int, float)) and 0 <= value <= 1:
+            return float(value) * 100.0
+        return value
 
 
 class VerbalizedConfidence(_LLMPolicy):
     """Retrieve when the model's stated confidence (0-100 %) is below ``threshold`` (a fraction).
 
-    Uses :meth:`StructuredLLM.call` with :class:`ConfidentAnswer`, so a malformed reply is
-    re-asked; a reply that never parses retrieves with ``fallback=True``. The answer is kept.
+    Uses :meth:`StructuredLLM.call` with :class:`ConfidentAnswer`, so a malformed reply (a
+    boolean or out-of-range confidence included) is re-asked; a reply that never parses
+    retrieves with ``fallback=True``. A confidence in [0, 1] is a fraction (0.9 is 90 %), one in
+    (1, 100] a percentage. The answer is kept.
     An abstaining or empty answer retrieves whatever the confidence.
 
     Example:

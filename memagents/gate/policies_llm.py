@@ -15,7 +15,7 @@ when it decides to retrieve (conflict-aware answering compares it with the evide
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage
@@ -40,6 +40,7 @@ __all__ = [
     "TokenProbability",
     "VerbalizedConfidence",
     "as_structured_llm",
+    "logprob_problem",
     "p_token",
 ]
 
@@ -134,7 +135,13 @@ def p_token(position: Mapping[str, Any], token: str) -> float:
     ...          "top_logprobs": [{"token": "Paris", "logprob": math.log(0.6)},
     ...                           {"token": "<RET>", "logprob": math.log(0.1)}]}, "<RET>")
     0.4
+
+    Raises:
+        InputError: a malformed position (see :func:`logprob_problem`).
     """
+    problem = logprob_problem(position)
+    if problem is not None:
+        raise InputError(f"malformed logprobs: {problem}.")
     candidates = {e["token"]: float(e["logprob"]) for e in position.get("top_logprobs") or ()}
     candidates.setdefault(position["token"], float(position["logprob"]))
     wanted = token.lower()
@@ -146,16 +153,64 @@ def p_token(position: Mapping[str, Any], token: str) -> float:
     return round(min(mass, 1.0), 12)
 
 
-def _first_position(message: AIMessage) -> Mapping[str, Any] | None:
-    logprobs = (message.response_metadata or {}).get("logprobs")
-    content = logprobs.get("content") if isinstance(logprobs, Mapping) else None
-    for entry in content or ():
-        ok = isinstance(entry, Mapping) and isinstance(entry.get("token"), str)
-        if not ok or not isinstance(entry.get("logprob"), (int, float)):
-            return None
-        if entry["token"].strip():
-            return entry
+def _logprob_error(entry: Any, where: str) -> str | None:
+    if not isinstance(entry, Mapping):
+        return f"{where} is a {type(entry).__name__}, not an object"
+    if not isinstance(entry.get("token"), str):
+        return f"{where} has no string 'token'"
+    value = entry.get("logprob")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{where} has no numeric 'logprob' (got {value!r:.40})"
+    if math.isnan(value) or value > 1e-6:
+        return f"{where} has logprob {value!r}, not a log-probability (<= 0)"
     return None
+
+
+def logprob_problem(position: Any) -> str | None:
+    """What is wrong with one generated position of OpenAI-shaped logprobs, or ``None``.
+
+    A position is an object with a string ``token``, a ``logprob`` that is a number <= 0 (not
+    NaN, not a boolean; ``-inf`` is probability 0) and optional ``top_logprobs``, a list of
+    objects of the same shape.
+
+    >>> logprob_problem({"token": "<", "logprob": float("nan")})
+    'the first token has logprob nan, not a log-probability (<= 0)'
+    """
+    problem = _logprob_error(position, "the first token")
+    if problem is not None:
+        return problem
+    top = position.get("top_logprobs")
+    if top is None:
+        return None
+    if isinstance(top, (str, bytes, Mapping)) or not isinstance(top, Sequence):
+        return f"top_logprobs is a {type(top).__name__}, not a list"
+    for i, entry in enumerate(top):
+        problem = _logprob_error(entry, f"top_logprobs[{i}]")
+        if problem is not None:
+            return problem
+    return None
+
+
+def _first_position(message: AIMessage) -> tuple[Mapping[str, Any] | None, str | None]:
+    """The first non-blank generated position and ``None``, or ``None`` and why (``None``
+    when the provider sent no logprobs at all)."""
+    logprobs = (message.response_metadata or {}).get("logprobs")
+    if logprobs is None:
+        return None, None
+    if not isinstance(logprobs, Mapping):
+        return None, f"logprobs is a {type(logprobs).__name__}, not an object"
+    content = logprobs.get("content")
+    if content is None:
+        return None, None
+    if isinstance(content, (str, bytes, Mapping)) or not isinstance(content, Sequence):
+        return None, f"logprobs.content is a {type(content).__name__}, not a list"
+    for entry in content:
+        problem = logprob_problem(entry)
+        if problem is not None:
+            return None, problem
+        if entry["token"].strip():
+            return entry, None
+    return None, None
 
 
 class TokenProbability(_LLMPolicy):
@@ -164,7 +219,9 @@ class TokenProbability(_LLMPolicy):
     One call with the Adapt-LLM prompt and logprobs requested (``logprobs``/``top_logprobs`` set
     on models that declare them, such as ``ChatOpenAI``, and bound on ``ScriptedChatModel``);
     P is computed by :func:`p_token`. The reply's closed-book answer, if any, is kept. When the
-    provider returns no logprobs the policy falls back (``fallback=True``) to
+    provider returns no logprobs, or malformed ones (a missing or NaN ``logprob``, a
+    ``top_logprobs`` that is not a list of ``{"token", "logprob"}``; see
+    :func:`logprob_problem`), the policy falls back (``fallback=True``) to
     ``on_missing_logprobs``: ``"token"`` (default: the hard token decision of :class:`AdaptLLM`
     on the same reply, as Self-RAG does without a threshold), ``"retrieve"`` or ``"recall"``.
 
@@ -229,7 +286,7 @@ class TokenProbability(_LLMPolicy):
     def _judge(self, message: AIMessage) -> Decision:
         text = _text(message)
         kind, answer = _read(text, self.token)
-        position = _first_position(message)
+        position, problem = _first_position(message)
         if position is None:
             mode = self.on_missing_logprobs
             retrieve = kind != "answer" if mode == "token" else mode == "retrieve"
@@ -238,20 +295,24 @@ class TokenProbability(_LLMPolicy):
                 if mode == "token"
                 else f"on_missing_logprobs={mode!r}"
             )
+            why = "logprobs unavailable from the model" if problem is None else (
+                f"malformed logprobs from the model ({problem})")
+            signals: dict[str, Any] = {
+                "p_ret": None,
+                "logprobs": False if problem is None else "malformed",
+                "threshold": self.threshold,
+                "token": self.token,
+                "reply": text[:200],
+            }
+            if problem is not None:
+                signals["error"] = problem
             return Decision(
                 retrieve=retrieve,
                 policy=self.name,
                 answer=answer,
                 fallback=True,
-                reason=f"logprobs unavailable from the model: decided by {how} "
-                f"({'retrieve' if retrieve else 'recall'})",
-                signals={
-                    "p_ret": None,
-                    "logprobs": False,
-                    "threshold": self.threshold,
-                    "token": self.token,
-                    "reply": text[:200],
-                },
+                reason=f"{why}: decided by {how} ({'retrieve' if retrieve else 'recall'})",
+                signals=signals,
             )
         p = p_token(position, self.token)
         retrieve = p > self.threshold
