@@ -1,22 +1,29 @@
 """The offline demo behind ``memagents demo`` and ``make demo``.
 
-Builds the sample world, indexes its passages twice with the configured embedder (``hash`` by
-default: offline, lexical): into the embedded vector store for dense retrieval, and into a
-:class:`~memagents.graphmem.GraphMemory` (the world's known triples, or LLM extraction when a
-chat model is configured). Answers the world's multi-hop questions both ways and reports
-recall@k of the gold passages.
+Builds the sample world, indexes its passages twice with one embedder: into the embedded
+vector store for dense retrieval, and into a :class:`~memagents.graphmem.GraphMemory` (the
+world's known triples, or LLM extraction when a chat model is configured). Answers the world's
+multi-hop questions both ways and reports recall@k of the gold passages.
+
+The embedder (:func:`demo_embeddings`): an explicit ``embeddings`` argument, else
+``MEMAGENTS_EMBEDDINGS`` (or ``embeddings`` set on the given settings), else the local MiniLM
+(``sentence-transformers:all-MiniLM-L6-v2``, bundled weights, no download) - and when that
+cannot load (``memagents[local]`` not installed), the offline lexical ``hash`` embedder with a
+one-line note.
 
 Example:
     >>> import tempfile
     >>> from rich.console import Console
     >>> with tempfile.TemporaryDirectory() as d:
-    ...     report = run_demo(size="tiny", folder=d, backend="numpy", console=Console(quiet=True))
+    ...     report = run_demo(size="tiny", folder=d, backend="numpy", embeddings="hash",
+    ...                       console=Console(quiet=True))
     >>> 0.0 < report["dense"]["recall@5"] <= 1.0 and 0.0 < report["graph"]["recall@5"] <= 1.0
     True
 """
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from collections.abc import Sequence
@@ -28,14 +35,46 @@ from rich.progress import Progress
 from rich.table import Table
 
 from memagents.config import Settings, get_settings
+from memagents.errors import ConfigError
 from memagents.eval import recall_at_k
 from memagents.models import embed_texts, resolve_embeddings
 from memagents.sample import SampleWorld
 from memagents.stores import open_vector_index
 
-__all__ = ["run_demo"]
+__all__ = ["DEMO_EMBEDDINGS", "FALLBACK_EMBEDDINGS", "demo_embeddings", "run_demo"]
 
 KS = (1, 2, 5, 10)
+#: What the demo embeds with unless told otherwise: real semantic embeddings, bundled weights.
+DEMO_EMBEDDINGS = "sentence-transformers:all-MiniLM-L6-v2"
+#: What it falls back to when :data:`DEMO_EMBEDDINGS` cannot load: offline, lexical.
+FALLBACK_EMBEDDINGS = "hash"
+
+
+def demo_embeddings(
+    settings: Settings, embeddings: str | None = None
+) -> tuple[Settings, Any, str | None]:
+    """Choose and load the demo's embedder: ``(settings, embeddings model, note)``.
+
+    An explicit ``embeddings`` spec, or one set on ``settings`` (``MEMAGENTS_EMBEDDINGS`` or a
+    keyword), is used as is and fails loudly. Otherwise :data:`DEMO_EMBEDDINGS` is tried and,
+    when it cannot load, :data:`FALLBACK_EMBEDDINGS` is used and ``note`` says why (one line).
+    The returned settings carry the chosen spec, so the graph memory embeds the same way.
+    """
+    spec = embeddings or ("embeddings" in settings.model_fields_set and settings.embeddings)
+    if spec:
+        chosen = settings.model_copy(update={"embeddings": spec})
+        return chosen, resolve_embeddings(spec, chosen), None
+    chosen = settings.model_copy(update={"embeddings": DEMO_EMBEDDINGS})
+    try:
+        return chosen, resolve_embeddings(DEMO_EMBEDDINGS, chosen), None
+    except ConfigError as exc:
+        reason = re.split(r":\s|\s\(", " ".join(str(exc).split()), maxsplit=1)[0].rstrip(".")
+        note = (
+            f"note: {DEMO_EMBEDDINGS} is unavailable ({reason}); using the lexical "
+            f"'{FALLBACK_EMBEDDINGS}' embedder instead (`make local` installs the local one)."
+        )
+    fallback = settings.model_copy(update={"embeddings": FALLBACK_EMBEDDINGS})
+    return fallback, resolve_embeddings(FALLBACK_EMBEDDINGS, fallback), note
 
 
 def run_demo(
@@ -45,32 +84,46 @@ def run_demo(
     k: int = 5,
     folder: str | Path | None = None,
     backend: str | None = None,
+    embeddings: str | None = None,
     settings: Settings | None = None,
     console: Console | None = None,
 ) -> dict[str, Any]:
-    """Index the sample world and measure dense retrieval recall; returns the report dict."""
+    """Index the sample world and measure dense and graph retrieval recall; returns the report.
+
+    ``embeddings`` is an embedding spec; by default see :func:`demo_embeddings`.
+    """
     console = console or Console()
     overrides: dict[str, Any] = {"vector_backend": backend} if backend else {}
     settings = settings or get_settings(**overrides)
     with tempfile.TemporaryDirectory(prefix="memagents-demo-") as tmp:
         root = Path(folder) if folder is not None else Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        return _run(seed, size, k, root, settings, console)
+        return _run(seed, size, k, root, settings, embeddings, console)
 
 
 def _run(
-    seed: int, size: str | int, k: int, root: Path, settings: Settings, console: Console
+    seed: int,
+    size: str | int,
+    k: int,
+    root: Path,
+    settings: Settings,
+    spec: str | None,
+    console: Console,
 ) -> dict[str, Any]:
-    t0 = time.perf_counter()
     world = SampleWorld.generate(seed, size=size)
     console.print(
         f"[bold]Sample world[/bold] {world.name!r} (seed {seed}): {len(world.entities)} entities, "
         f"{len(world.passages)} passages, {len(world.questions)} multi-hop questions"
     )
-    embeddings = resolve_embeddings(settings.embeddings, settings)
+    settings, embeddings, note = demo_embeddings(settings, spec)
+    if note:
+        console.print(note, markup=False, highlight=False, soft_wrap=True, style="yellow")
+    t0 = time.perf_counter()
     corpus = world.corpus()
     ids = [pid for pid, _ in corpus]
-    index = open_vector_index(root, f"demo-{world.name.lower()}-{seed}", settings=settings)
+    # one index and graph per embedder, so a reused --folder never mixes vector dimensions
+    tag = re.sub(r"[^a-z0-9]+", "-", settings.embeddings.lower()).strip("-") or "default"
+    index = open_vector_index(root, f"demo-{world.name.lower()}-{seed}-{tag}", settings=settings)
     try:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("embedding passages", total=len(corpus))
@@ -88,7 +141,7 @@ def _run(
     finally:
         index.close()
     graph_rankings, how, gate_rows = _graph_rankings(
-        world, root, settings, questions, depth, console
+        world, root / f"graph-{tag}", settings, questions, depth, console
     )
     report = {
         "world": world.name,
@@ -96,6 +149,7 @@ def _run(
         "passages": len(ids),
         "questions": len(questions),
         "embeddings": settings.embeddings,
+        "embeddings_note": note,
         "vector_backend": settings.vector_backend,
         "index_seconds": round(indexed_s, 3),
         "dense": _recalls(rankings, [q.gold_passage_ids for q in questions], k),
@@ -118,7 +172,7 @@ def _graph_rankings(
 ) -> tuple[list[list[str]], str, list[dict[str, Any]]]:
     from memagents.graphmem import GraphMemory
 
-    with GraphMemory.open(root / "graph", settings=settings) as memory:
+    with GraphMemory.open(root, settings=settings) as memory:
         ids = [p.id for p in world.passages]
         texts = [p.title + "\n" + p.text for p in world.passages]
         with console.status("building the graph memory"):
