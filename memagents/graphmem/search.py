@@ -10,7 +10,7 @@ The steps of HippoRAG 2's ``retrieve`` (``docs/methods/hipporag2.md`` §2.3), de
    drop facts. With no fact left the answer is plain dense retrieval.
 4. Seed phrases: each subject and object of a kept fact contributes
    ``s(fact) / |passages(phrase)|``; a phrase's weight is the mean of its contributions; the
-   top ``seed_phrase_top_k`` stay (ties: phrase order).
+   top ``seed_phrase_top_k`` stay (ties: first appearance in the ranked facts, as official).
 5. Seed passages: ``passage_node_weight * minmax(P . q_passage)``.
 6. Run PPR from phrase plus passage seeds; the passage probabilities are the graph scores.
 7. Rank by the PPR probability; with ``rerank_window = n`` the top ``n`` are then ordered by
@@ -20,8 +20,8 @@ Several questions can be searched at once (:meth:`GraphSearcher.search_many`): o
 for all; cosines, seeds and the PPR are then computed per question with the same kernels as a
 single search (:meth:`GraphSearcher.search` is ``search_many`` of one), so a question gets the
 same scores and ranking alone or in a batch. Every ranking breaks ties explicitly: facts,
-passages and PPR by score, then id (facts, phrases and passages are indexed in sorted order);
-seed phrases by weight, then phrase.
+passages and PPR by score, then id (facts and passages are indexed in sorted order); seed
+phrases by weight, then first appearance in the ranked facts (the official rule).
 
 Example:
     >>> import numpy as np
@@ -371,8 +371,12 @@ class GraphSearcher:
             for node in (int(m.fact_subject[fi]), int(m.fact_object[fi])):
                 total[node] = total.get(node, 0.0) + fact.score / m.phrase_passage_count[node]
                 count[node] = count.get(node, 0) + 1
-        # ties: node index, i.e. phrase order (phrases are sorted), not the facts' order
-        ranked = sorted(total, key=lambda n: (-total[n] / count[n], n))
+        # ties: first appearance in the ranked facts (themselves by score, then fact order),
+        # as the official implementation's stable sort of its phrase-score dict; ranking the
+        # tied subject and object of one fact by phrase text would change which phrases make
+        # the seed_phrase_top_k cut and move the hipporag2 preset away from official rankings
+        first = {node: i for i, node in enumerate(total)}  # dicts keep first-appearance order
+        ranked = sorted(total, key=lambda n: (-total[n] / count[n], first[n]))
         top = self.config.seed_phrase_top_k
         if top is not None:
             ranked = ranked[:top]
