@@ -98,7 +98,9 @@ def test_reopen_in_another_process_gives_the_same_results(tmp_path: Path) -> Non
     out = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True
     ).stdout.splitlines()
-    assert [tuple(x) for x in json.loads(out[0])] == before
+    after = json.loads(out[0])
+    assert [x[0] for x in after] == [i for i, _ in before]
+    assert [x[1] for x in after] == pytest.approx([s for _, s in before], rel=1e-6, abs=1e-9)
     usage = json.loads(out[1])
     assert usage["embedding_texts"] == 1, "reopening embeds only the query (vectors are cached)"
 

@@ -123,7 +123,8 @@ def _recall(index: GraphIndex, preset: str, data: dict[str, Any]) -> dict[str, f
     for q, res, qv in zip(questions, results, qvecs):
         gold = set(data["gold"][q["id"]])
         top = [h.passage_id for h in res.hits]
-        dense = [m.passages[j] for j in np.argsort(-(m.passage_vectors @ qv))[:10]]
+        order = np.argsort(-(m.passage_vectors @ qv), kind="stable")  # ties: passage id
+        dense = [m.passages[j] for j in order[:10]]
         out["graph@5"] += len(gold & set(top[:5])) / len(gold) / len(questions)
         out["graph@10"] += len(gold & set(top)) / len(gold) / len(questions)
         out["dense@10"] += len(gold & set(dense)) / len(gold) / len(questions)

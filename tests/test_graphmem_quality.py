@@ -80,9 +80,12 @@ def _recall(musique: MusiqueData, tops: dict[str, list[str]]) -> dict[int, float
 def test_default_preset_beats_the_official_floors(
     musique: MusiqueData, rankings: dict[str, Any]
 ) -> None:
-    # official 0.422 / 0.622 / 0.755; dense 0.458 / 0.555 / 0.630; measured 0.475/0.655/0.782
+    # official 0.422 / 0.622 / 0.755; dense 0.458 / 0.555 / 0.630; measured 0.475/0.655/0.782.
+    # The floors leave about two questions of slack (one gold passage moving past the cut-off
+    # changes a recall by 0.005-0.01): MiniLM's vectors differ in their last bits between CPUs
+    # and near-tied rankings can flip on another machine.
     r = _recall(musique, rankings["default"])
-    assert r[2] >= 0.46 and r[5] >= 0.65 and r[10] >= 0.78, r
+    assert r[2] >= 0.45 and r[5] >= 0.63 and r[10] >= 0.76, r
     official = musique.reference["hipporag2_official"]
     for k in (5, 10):
         wins, losses = paired_wins(rankings["default"], official, musique.gold, k)

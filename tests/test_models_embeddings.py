@@ -60,7 +60,7 @@ def test_hash_deterministic_across_instances_and_processes() -> None:
     # pinned value: a stable hash (blake2b) gives the same vector in every process,
     # unlike Python's salted hash(); a change here breaks persisted vector stores
     idx = int(np.argmax(np.abs(a)))
-    assert (idx, round(a[idx], 6)) == (24, 0.26968)
+    assert idx == 24 and a[idx] == pytest.approx(0.26968, abs=1e-6)
 
 
 def test_hash_vectors_are_unit_length_and_sized() -> None:
