@@ -35,7 +35,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, Field
 
-from memagents.errors import InputError
+from memagents.errors import InputError, LLMError
 from memagents.models import Budget, PromptTemplate, StructuredLLM, Usage, register_prompt
 
 __all__ = [
@@ -68,7 +68,8 @@ WITH_CONTEXT_PROMPT = register_prompt(
             "answer the question Q given the context C. Give the answer only: a few words, no "
             "explanation. Also say whether the context C contains that answer: set supported "
             "to true only when C states it; when C does not contain the answer, give your best "
-            "answer and set supported to false."
+            "answer and set supported to false. Reply with a JSON object with exactly two "
+            'fields: {{"answer": "<the short answer>", "supported": true or false}}.'
         ),
         user="Q: {question}\nC: {context}",
         description="Answer from retrieved passages (Adapt-LLM's context prompt) + support flag.",
@@ -252,23 +253,47 @@ class Answerer:
             InputError: no non-empty passage (use :meth:`closed_book` instead).
         """
         context = format_context(_clean_passages(passages))
-        reply = self.llm.call(
-            WITH_CONTEXT_PROMPT.name, ContextAnswer, question=_check_question(question),
-            context=context,
-        )
+        try:
+            reply = self.llm.call(
+                WITH_CONTEXT_PROMPT.name, ContextAnswer, question=_check_question(question),
+                context=context,
+            )
+        except LLMError as exc:
+            raise _named_fields(exc) from exc.__cause__
         return _from_reply(reply)
 
     async def awith_evidence(self, question: str, passages: Sequence[str]) -> Answer:
         """Async twin of :meth:`with_evidence`."""
         context = format_context(_clean_passages(passages))
-        reply = await self.llm.acall(
-            WITH_CONTEXT_PROMPT.name, ContextAnswer, question=_check_question(question),
-            context=context,
-        )
+        try:
+            reply = await self.llm.acall(
+                WITH_CONTEXT_PROMPT.name, ContextAnswer, question=_check_question(question),
+                context=context,
+            )
+        except LLMError as exc:
+            raise _named_fields(exc) from exc.__cause__
         return _from_reply(reply)
 
     def __repr__(self) -> str:
         return f"Answerer({self.llm!r})"
+
+
+#: What the with-evidence call expects, named in its errors.
+EXPECTED_FIELDS = (
+    'a JSON object with the fields "answer" (string: the short answer, "" if unknown) and '
+    '"supported" (boolean: true when the context contains the answer)'
+)
+
+
+def _named_fields(exc: LLMError) -> LLMError:
+    """The error of a with-evidence call, naming the fields it expects when the model never
+    replied with them (transport errors, which have a cause, are passed on as they are)."""
+    if exc.__cause__ is not None:
+        return exc
+    return LLMError(
+        f"the answerer's with-evidence call ({WITH_CONTEXT_PROMPT.name!r}) expects "
+        f"{EXPECTED_FIELDS}, e.g. {{\"answer\": \"Paris\", \"supported\": true}}; {exc}"
+    )
 
 
 def _from_reply(reply: ContextAnswer) -> Answer:
