@@ -5,6 +5,12 @@ before seeding PPR; when no fact survives, retrieval falls back to dense. Replie
 back to the nearest candidate fact, so paraphrased triples still count. Any LLM failure keeps
 the candidates unfiltered and says so, instead of failing the search.
 
+A failing filter backs off (a circuit breaker per chat model): one failure (after the model
+call's own retries and re-asks) skips the filter for :data:`FILTER_COOLDOWN_S` seconds, so a
+broken or overloaded model costs one failed call per cooldown instead of several calls on every
+search; a skipped search says "recognition filter skipped: ... until HH:MM:SS". After the
+cooldown the next search tries again; a success closes the breaker.
+
 Example:
     >>> from memagents.testing import ScriptedChatModel
     >>> from memagents.graphmem.search import LinkedFact
@@ -19,7 +25,11 @@ from __future__ import annotations
 
 import difflib
 import json
+import threading
+import time
+import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -28,7 +38,33 @@ from memagents.errors import MemagentsError
 from memagents.graphmem.search import LinkedFact
 from memagents.models import PromptTemplate, StructuredLLM, get_prompt, register_prompt
 
-__all__ = ["RECOGNITION_PROMPT", "FilterOutput", "LLMFactFilter"]
+__all__ = ["FILTER_COOLDOWN_S", "RECOGNITION_PROMPT", "FilterOutput", "LLMFactFilter"]
+
+#: Seconds the recognition filter is skipped after it failed (per chat model).
+FILTER_COOLDOWN_S = 60.0
+
+_clock = time.monotonic  # the breaker's clock (tests replace it)
+
+
+@dataclass
+class _Breaker:
+    """Failure state of the filter for one chat model."""
+
+    open_until: float = 0.0
+    error: str = ""
+    failures: int = 0
+
+
+_breakers: weakref.WeakKeyDictionary[Any, _Breaker] = weakref.WeakKeyDictionary()
+_breakers_lock = threading.Lock()
+
+
+def _breaker(llm: Any) -> _Breaker:
+    with _breakers_lock:
+        state = _breakers.get(llm)
+        if state is None:
+            state = _breakers[llm] = _Breaker()
+        return state
 
 RECOGNITION_PROMPT = register_prompt(
     PromptTemplate(
@@ -59,12 +95,52 @@ class LLMFactFilter:
     Args:
         llm: A :class:`~memagents.models.StructuredLLM`, chat model or spec.
         max_facts: Upper bound on kept facts (HippoRAG 2 asks for up to 4).
+        cooldown: Seconds to skip the filter after a failure (default
+            :data:`FILTER_COOLDOWN_S`; ``0`` never skips). Filters on the same StructuredLLM
+            share the breaker, so it holds across a memory's searches.
+
+    After a call, ``last_error`` says why the candidates were kept unfiltered (a failure, or
+    a skip while the breaker is open), else ``None``.
     """
 
-    def __init__(self, llm: StructuredLLM | Any, *, max_facts: int = 4) -> None:
+    def __init__(
+        self, llm: StructuredLLM | Any, *, max_facts: int = 4, cooldown: float | None = None
+    ) -> None:
         self.llm = llm if isinstance(llm, StructuredLLM) else StructuredLLM(llm)
         self.max_facts = max_facts
+        self.cooldown = FILTER_COOLDOWN_S if cooldown is None else float(cooldown)
         self.last_error: str | None = None
+
+    def _skip(self) -> bool:
+        """True (and ``last_error`` set) while the breaker is open."""
+        state = _breaker(self.llm)
+        now = _clock()
+        if now >= state.open_until:
+            return False
+        left = state.open_until - now
+        until = time.strftime("%H:%M:%S", time.localtime(time.time() + left))
+        self.last_error = (
+            f"recognition filter skipped: it failed {state.failures} time(s), last with "
+            f"{state.error}; backing off until {until} (in {left:.0f} s)"
+        )
+        return True
+
+    def _failed(self, exc: BaseException) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        state = _breaker(self.llm)
+        with _breakers_lock:
+            state.failures += 1
+            state.error = error[:300]
+            state.open_until = _clock() + self.cooldown
+        self.last_error = (
+            f"{error} (the filter is skipped for {self.cooldown:g} s)" if self.cooldown > 0
+            else error)
+
+    def _succeeded(self) -> None:
+        self.last_error = None
+        state = _breaker(self.llm)
+        with _breakers_lock:
+            state.failures, state.error, state.open_until = 0, "", 0.0
 
     def _variables(self, question: str, candidates: Sequence[LinkedFact]) -> dict[str, Any]:
         facts = json.dumps({"fact": [list(c.triple) for c in candidates]})
@@ -73,6 +149,8 @@ class LLMFactFilter:
     def __call__(self, question: str, candidates: list[LinkedFact]) -> list[LinkedFact]:
         if not candidates:
             return []
+        if self._skip():
+            return list(candidates)
         try:
             out = self.llm.call(
                 get_prompt(RECOGNITION_PROMPT.name),
@@ -80,15 +158,17 @@ class LLMFactFilter:
                 **self._variables(question, candidates),
             )
         except MemagentsError as exc:  # keep searching with the unfiltered candidates
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self._failed(exc)
             return list(candidates)
-        self.last_error = None
+        self._succeeded()
         return match_facts(out.facts, candidates)[: self.max_facts]
 
     async def acall(self, question: str, candidates: list[LinkedFact]) -> list[LinkedFact]:
         """Async twin of calling the filter."""
         if not candidates:
             return []
+        if self._skip():
+            return list(candidates)
         try:
             out = await self.llm.acall(
                 get_prompt(RECOGNITION_PROMPT.name),
@@ -96,9 +176,9 @@ class LLMFactFilter:
                 **self._variables(question, candidates),
             )
         except MemagentsError as exc:
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self._failed(exc)
             return list(candidates)
-        self.last_error = None
+        self._succeeded()
         return match_facts(out.facts, candidates)[: self.max_facts]
 
 
