@@ -19,6 +19,8 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langgraph.graph import END, START, MessagesState, StateGraph
 from typing_extensions import TypedDict
 
+from memagents.base.namespaces import resolve_namespace
+from memagents.base.state import state_question
 from memagents.errors import InputError, LLMError, NamespaceError
 from memagents.gate.answering import Answerer
 from memagents.gate.base import Decision, RetrievalPolicy
@@ -27,7 +29,6 @@ from memagents.gate.policies_blackbox import VerbalizedConfidence
 from memagents.gate.policies_llm import TokenProbability, p_token
 from memagents.graphmem import GraphMemory, recognition
 from memagents.models import StructuredLLM
-from memagents.runtime import resolve_namespace, state_question
 from memagents.testing import ScriptedChatModel
 
 QUESTION = "Where is Hollin Bay?"

@@ -13,7 +13,7 @@ without the thread.
   (:func:`memagents.gate.workflow.build_adaptive_rag`) over the GraphMemory in ``MEMAGENTS_HOME``;
   the gate policy is ``config["configurable"]["gate_policy"]``, else ``MEMAGENTS_GATE_POLICY``,
   else ``adapt-llm``. Per-run ``k`` and ``namespace`` go in the run's context (a ``user_id``
-  alone never selects a namespace: see :mod:`memagents.runtime`). Retrieved passages come back
+  alone never selects a namespace: see :mod:`memagents.base`). Retrieved passages come back
   in ``documents``, notes in ``notes``.
 * ``memory_agent``: the cross-thread memory agent
   (:func:`memagents.graphmem.workflow.build_memory_agent`) on the platform's store.

@@ -1,8 +1,10 @@
-"""Plumbing shared by the gate's LangGraph nodes: state access, checks, the Runnable base.
+"""Plumbing shared by the gate's LangGraph nodes: state access and JSON-friendly results.
+
+The node base itself is the package's one :class:`~memagents.base.node.Node`.
 
 Example:
-    >>> _get({"k": 3}, "k"), _check_k(2)
-    (3, 2)
+    >>> _get({"k": 3}, "k")
+    3
 """
 
 from __future__ import annotations
@@ -11,10 +13,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
-
+from memagents.base.namespaces import context_value
 from memagents.errors import InputError
-from memagents.runtime import context_value, state_question
 
 __all__ = ["to_plain"]
 
@@ -52,11 +52,6 @@ def to_plain(value: Any) -> Any:
     return str(value)
 
 
-def _question(state: Any, key: str, node: str) -> str:
-    """``state[key]``, else the last human message (:func:`memagents.runtime.state_question`)."""
-    return state_question(state, key, node)
-
-
 def _decision(state: Any) -> Mapping[str, Any] | None:
     decision = _get(state, "decision")
     if decision is None:
@@ -68,37 +63,4 @@ def _decision(state: Any) -> Mapping[str, Any] | None:
     raise InputError(
         f"state['decision'] must be a Decision or its to_dict(), got {type(decision).__name__}."
     )
-
-
-def _check_k(k: Any, what: str = "k") -> int:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise InputError(f"{what} must be a positive integer, got {k!r}.")
-    return k
-
-
-class _Node(Runnable[Any, dict[str, Any]]):
-    """Shared plumbing: a Runnable whose sync/async bodies are ``_run``/``_arun``."""
-
-    name: str | None = None
-
-    def _run(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
-        raise NotImplementedError
-
-    async def _arun(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def __call__(self, state: Any, config: RunnableConfig | None = None) -> dict[str, Any]:
-        """Run the node synchronously (same as :meth:`invoke`)."""
-        return self.invoke(state, config)
-
-    def invoke(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> dict[str, Any]:
-        return self._call_with_config(self._run, input, ensure_config(config))
-
-    async def ainvoke(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> dict[str, Any]:
-        return await self._acall_with_config(self._arun, input, ensure_config(config))
-
 

@@ -20,7 +20,7 @@ All nodes are langchain ``Runnable``s with native sync and async paths: ``invoke
 ``k`` and the namespace from the run's ``context`` (``StateGraph(..., context_schema=...)``,
 ``runtime.context``), so one compiled graph serves many users. Notes (an empty namespace,
 retrieval decided but no documents) go to ``state["notes"]`` and the ``"memagents"`` logger;
-see :mod:`memagents.runtime` for the conventions.
+see :mod:`memagents.base` for the conventions.
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 
+from memagents.base.node import Node
+from memagents.base.state import state_question
 from memagents.errors import InputError
-from memagents.gate._node_base import _decision, _get, _Node, _question, to_plain
+from memagents.gate._node_base import _decision, _get, to_plain
 from memagents.gate.rag_nodes import (
     AnswerNode,
     RetrieveNode,
@@ -60,7 +62,7 @@ Route = Literal["retrieve", "answer"]
 
 
 # --------------------------------------------------------------------------------- gate
-class GateNode(_Node):
+class GateNode(Node):
     """A LangGraph node running a retrieve-or-recall gate on the state's question.
 
     Writes ``{"decision": Decision.to_dict(), "parametric_answer": decision.answer}`` (plus
@@ -117,11 +119,11 @@ class GateNode(_Node):
         return out
 
     def _run(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
-        question = _question(state, self.question_key, "gate")
+        question = state_question(state, self.question_key, "gate")
         return self._out(self.gate.decide(question, metadata=self._metadata(state)))
 
     async def _arun(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
-        question = _question(state, self.question_key, "gate")
+        question = state_question(state, self.question_key, "gate")
         metadata = self._metadata(state)
         adecide = getattr(self.gate, "adecide", None)
         if callable(adecide):

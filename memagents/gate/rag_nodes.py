@@ -1,6 +1,6 @@
 """The gate workflow's retrieval and answer nodes (see :mod:`memagents.gate.nodes`).
 
-Both follow the package's state convention (:mod:`memagents.runtime`): retrieved material is
+Both follow the package's state convention (:mod:`memagents.base`): retrieved material is
 ``state["documents"]``, a list of langchain ``Document``; notes go to ``state["notes"]`` and
 the ``"memagents"`` logger.
 
@@ -22,9 +22,12 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import run_in_executor
 
+from memagents.base import check_k
+from memagents.base.namespaces import resolve_namespace, run_context
+from memagents.base.node import Node
+from memagents.base.state import as_documents, state_question, surface_notes
 from memagents.errors import InputError
-from memagents.gate._node_base import _check_k, _decision, _get, _Node, _question, to_plain
-from memagents.runtime import as_documents, resolve_namespace, run_context, surface_notes
+from memagents.gate._node_base import _decision, _get, to_plain
 
 __all__ = [
     "AnswerNode",
@@ -84,7 +87,7 @@ def _accepts(fn: Callable[..., Any], name: str) -> bool:
     return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
-class RetrieveNode(_Node):
+class RetrieveNode(Node):
     """A LangGraph node retrieving evidence for the state's question.
 
     The source is a langchain ``BaseRetriever`` (called with ``k=``; results cut to ``k``) or a
@@ -92,7 +95,7 @@ class RetrieveNode(_Node):
     ``.id`` (else its ``.as_retriever()`` is used). ``k`` is ``runtime.context.k`` when the run
     has one, else the node's; round ``n`` of a bounded re-retrieval loop (``state["retrievals"]
     == n - 1``) asks for ``n * k``. For a memory, the namespace follows
-    :mod:`memagents.runtime`: the node's ``namespace`` (or template such as
+    :mod:`memagents.base`: the node's ``namespace`` (or template such as
     ``"users/{user_id}"``), else ``config["configurable"]["namespace"]``, else
     ``context.namespace``, else the memory's default.
 
@@ -121,7 +124,7 @@ class RetrieveNode(_Node):
         namespace: str | None = None,
         name: str = "retrieve",
     ) -> None:
-        self.k = _check_k(k)
+        self.k = check_k(k)
         self.question_key = question_key
         self.output_key = output_key
         self.namespace = namespace
@@ -145,10 +148,10 @@ class RetrieveNode(_Node):
         return f"RetrieveNode({self.source!r}, k={self.k})"
 
     def _plan(self, state: Any, config: RunnableConfig) -> tuple[str, int, int, dict[str, Any]]:
-        question = _question(state, self.question_key, "retrieve")
+        question = state_question(state, self.question_key, "retrieve")
         context = run_context()
         base = _get(context, "k")
-        base = self.k if base is None else _check_k(base, "context k")
+        base = self.k if base is None else check_k(base, "context k")
         done = _get(state, "retrievals") or 0
         k = base * (int(done) + 1)
         kwargs: dict[str, Any] = {}
@@ -203,7 +206,7 @@ def retrieve_node(
 
 
 # ------------------------------------------------------------------------------- answer
-class AnswerNode(_Node):
+class AnswerNode(Node):
     """A LangGraph node answering closed-book or from evidence, conflict-aware.
 
     * No retrieval (``state["decision"]["retrieve"]`` false, or neither a decision nor
@@ -255,7 +258,7 @@ class AnswerNode(_Node):
         self.policy = conflict_policy if conflict_policy is not None else ConflictPolicy()
         self.question_key = question_key
         self.documents_key = documents_key
-        self.max_retrievals = None if max_retrievals is None else _check_k(
+        self.max_retrievals = None if max_retrievals is None else check_k(
             max_retrievals, "max_retrievals")
         self.ensure_parametric = ensure_parametric
         self.name = name
@@ -307,7 +310,7 @@ class AnswerNode(_Node):
     def _inputs(self, state: Any) -> tuple[str, str | None, list[Any]]:
         from memagents.gate.conflict import Evidence
 
-        question = _question(state, self.question_key, "answer")
+        question = state_question(state, self.question_key, "answer")
         parametric = _get(state, "parametric_answer")
         raw = _get(state, self.documents_key)
         evidence = [] if raw is None else [

@@ -17,7 +17,7 @@ back to ``retrieve`` with a larger ``k`` (``n * k`` on round ``n``), at most
 Per-run settings go in the context (:class:`AdaptiveRAGContext`: ``k``, ``namespace``,
 ``user_id``), read by the retrieval node from ``runtime.context``. A ``user_id`` selects a
 memory namespace only through a template given to the builder (the namespace rule of
-:mod:`memagents.runtime`)::
+:mod:`memagents.base`)::
 
     graph = build_adaptive_rag(llm, memory, namespace="users/{user_id}")
     graph.invoke({"question": "..."}, context=AdaptiveRAGContext(k=5, user_id="ada"))

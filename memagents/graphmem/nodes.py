@@ -5,7 +5,7 @@
 :func:`save_node` stores text from the state (by default the last AI message). Both are langchain ``Runnable``s with native sync and async paths, so LangGraph calls
 ``memory.search`` under ``invoke`` and ``memory.asearch`` under ``ainvoke``.
 
-The namespace of each run is resolved by :func:`memagents.runtime.resolve_namespace` (the node's
+The namespace of each run is resolved by :func:`memagents.base.namespaces.resolve_namespace` (the node's
 ``namespace`` or template such as ``"users/{user_id}"``, else ``configurable["namespace"]``,
 else ``context.namespace``, else the memory's default; a ``user_id`` alone is never a
 namespace), the same rule every memagents node, retriever and tool follows.
@@ -18,17 +18,10 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 
+from memagents.base.namespaces import NamespaceSpec, resolve_namespace, run_context
+from memagents.base.namespaces import context_value as _lookup
+from memagents.base.state import as_documents, last_message_text, state_question, surface_notes
 from memagents.errors import InputError
-from memagents.runtime import (
-    NamespaceSpec,
-    as_documents,
-    last_message_text,
-    resolve_namespace,
-    run_context,
-    state_question,
-    surface_notes,
-)
-from memagents.runtime import context_value as _lookup
 
 if TYPE_CHECKING:
     from memagents.graphmem.memory import GraphMemory

@@ -2,14 +2,14 @@
 
 The retriever ranks passages with the memory's Personalized PageRank search and returns
 ``Document``s carrying the passage id (``Document.id``), ``id``, ``source`` and ``score`` in
-``metadata`` (the package's document convention, :func:`memagents.runtime.as_documents`) and
+``metadata`` (the package's document convention, :func:`memagents.base.state.as_documents`) and
 all scores under ``metadata["memagents"]`` (``score``, ``dense_score``, ``ppr_score``,
 ``rank``, ``namespace``). The number of results is ``k``, from the constructor or per call
 (``invoke(query, k=3)``); the namespace is ``namespace=`` per call, else the retriever's
 ``namespace`` (a fixed name or a template such as ``"users/{user_id}"`` filled from
 ``config["configurable"]``, then the run's context), else ``config["configurable"]["namespace"]``,
 else the run's LangGraph ``context.namespace``, else the memory's default namespace (see
-:mod:`memagents.runtime`; a ``user_id`` alone is never a namespace). The search's notes are
+:mod:`memagents.base`; a ``user_id`` alone is never a namespace). The search's notes are
 logged at WARNING on the ``"memagents"`` logger.
 
 Example:
@@ -42,8 +42,9 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig, ensure_config
 from pydantic import ConfigDict, Field
 
+from memagents.base.namespaces import resolve_namespace, run_context
+from memagents.base.state import as_documents, surface_notes
 from memagents.graphmem.memory import GraphMemory
-from memagents.runtime import as_documents, resolve_namespace, run_context, surface_notes
 
 __all__ = ["GraphMemoryRetriever"]
 

@@ -12,7 +12,7 @@ Both are ``StructuredTool``s with sync and async implementations. Errors a model
 namespace is the ``namespace`` given here (a name or a template like ``"users/{user_id}"``,
 filled from ``config["configurable"]`` then the run's context), else
 ``config["configurable"]["namespace"]``, else the run's ``context.namespace``, else the
-memory's default (see :mod:`memagents.runtime`; a ``user_id`` alone is never a namespace). A
+memory's default (see :mod:`memagents.base`; a ``user_id`` alone is never a namespace). A
 search's notes are logged at WARNING on the ``"memagents"`` logger, and shown to the model
 when nothing was found.
 
@@ -40,8 +40,9 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field, create_model
 
+from memagents.base.namespaces import NamespaceSpec, resolve_namespace, run_context
+from memagents.base.state import surface_notes
 from memagents.errors import ConfigError, MemagentsError
-from memagents.runtime import NamespaceSpec, resolve_namespace, run_context, surface_notes
 
 if TYPE_CHECKING:
     from memagents.graphmem._results import AddResult, SearchHits

@@ -1,41 +1,17 @@
-"""Helpers for code running inside a LangGraph run: the run's context, per-run namespaces, the
-question of a state, retrieved documents and notes.
+"""The package's state-key convention, shared by every LangGraph node of memagents.
 
-**The namespace rule.** Every memagents node, retriever and tool resolves "whose memory is this
-run about" the same way, first match wins:
-
-1. the ``namespace`` given to the node, retriever or tool; it may be a langmem-style template
-   such as ``"users/{user_id}"`` (or a tuple ``("users", "{user_id}")``, joined with ``/``),
-   each field filled from ``config["configurable"]`` and then from the run's ``context``
-   (``StateGraph(..., context_schema=...)``), as an attribute or a key; a field that is missing
-   or blank raises :class:`~memagents.errors.NamespaceError`;
-2. ``config["configurable"]["namespace"]``;
-3. the run's ``context.namespace`` (an attribute or a key);
-4. else ``None``: the memory's default namespace (``"default"``).
-
-Nothing else becomes a namespace: a ``user_id`` in ``configurable`` (LangGraph Server sets one)
-or in the context selects a user's memory only through a template that names it, such as
-``namespace="users/{user_id}"``. Blank strings count as absent.
-
-**State keys.** Retrieved material lives in ``state["documents"]``, a list of langchain
-``Document`` (``page_content`` is the text; ``metadata`` has ``id``, ``source`` and ``score``,
-plus the memory's scores under ``"memagents"``), the LangChain/LangGraph RAG convention: every
-memagents node that retrieves writes it and every node that answers from evidence reads it.
-What a search has to say (an empty namespace, a skipped recognition filter) goes to
-``state["notes"]`` (``list[str]``; declare it as ``Annotated[list[str], operator.add]``; a state
-without that key drops it silently) and is always logged at WARNING on the ``"memagents"``
-logger. A node's question is ``state["question"]``, else the text of the last human message in
-``state["messages"]``, so the nodes work in a ``MessagesState`` graph.
+* The question of a node is ``state["question"]``, else the text of the last human message in
+  ``state["messages"]`` (:func:`state_question`), so nodes work in a ``MessagesState`` graph.
+* Retrieved material lives in ``state["documents"]``, a list of langchain ``Document``
+  (``page_content`` is the text; ``metadata`` has ``id``, ``source`` and ``score``, plus the
+  memory's scores under ``"memagents"``), the LangChain/LangGraph RAG convention: every node
+  that retrieves writes it, every node that answers from evidence reads it (:func:`as_documents`).
+* What a step has to say (an empty namespace, a skipped filter) goes to ``state["notes"]``
+  (``list[str]``; declare it as ``Annotated[list[str], operator.add]``; LangGraph drops the key
+  from a state that does not declare it) and is always logged at WARNING on the ``"memagents"``
+  logger (:func:`surface_notes`).
 
 Example:
-    >>> resolve_namespace("users/{user_id}", {"configurable": {"user_id": "ada"}})
-    'users/ada'
-    >>> resolve_namespace(("users", "{user_id}"), None, {"user_id": "bo"})
-    'users/bo'
-    >>> resolve_namespace(None, {"configurable": {"namespace": "team"}}, {"namespace": "bo"})
-    'team'
-    >>> resolve_namespace(None, {"configurable": {"user_id": "ada"}}, {"user_id": "bo"}) is None
-    True
     >>> state_question({"messages": [("user", "Where is Velm?")]})
     'Where is Velm?'
 """
@@ -44,107 +20,33 @@ from __future__ import annotations
 
 import logging
 import math
-import string
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from memagents.errors import InputError, NamespaceError
+from memagents.base.namespaces import context_value
+from memagents.errors import InputError
 
 __all__ = [
-    "NamespaceSpec",
+    "DOCUMENTS",
+    "NOTES",
+    "QUESTION",
     "as_documents",
-    "context_value",
     "last_message_text",
     "logger",
-    "resolve_namespace",
-    "run_context",
     "state_question",
     "surface_notes",
 ]
 
+QUESTION = "question"
+DOCUMENTS = "documents"
+NOTES = "notes"
+
 logger = logging.getLogger("memagents")
 """The package's logger: nodes log their notes here at WARNING."""
-
-NamespaceSpec = str | Sequence[str]
-"""A namespace, a template with ``{fields}``, or a tuple of parts joined with ``/``."""
 
 _HUMAN = ("human", "user")
 
 
-def run_context() -> Any:
-    """The ``runtime.context`` of the LangGraph run in progress, or ``None`` outside one."""
-    try:
-        from langgraph.runtime import get_runtime
-
-        return getattr(get_runtime(), "context", None)
-    except (ImportError, RuntimeError, KeyError, TypeError, AttributeError):
-        return None
-
-
-def context_value(obj: Any, key: str) -> Any:
-    """``obj[key]`` for mappings, ``obj.key`` otherwise; ``None`` when absent."""
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    return getattr(obj, key, None)
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value.strip() else None
-
-
-# ------------------------------------------------------------------------------ namespaces
-def resolve_namespace(
-    namespace: NamespaceSpec | None,
-    config: Mapping[str, Any] | None = None,
-    context: Any = None,
-) -> str | None:
-    """The namespace of one run (see the module docstring); ``None`` means the default."""
-    configurable = dict((config or {}).get("configurable") or {})
-    if namespace is not None:
-        if not isinstance(namespace, str):
-            if not all(isinstance(part, str) for part in namespace):
-                raise NamespaceError(f"namespace parts must be strings, got {namespace!r}.")
-            namespace = "/".join(namespace)
-        return _fill(namespace, configurable, context)
-    candidates = (configurable.get("namespace"), context_value(context, "namespace"))
-    return next((c for c in map(_text, candidates) if c is not None), None)
-
-
-def _fill(template: str, configurable: Mapping[str, Any], context: Any) -> str:
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
-    except ValueError as exc:
-        raise NamespaceError(
-            f"namespace template {template!r} is malformed ({exc}); use named fields such as "
-            "'users/{user_id}'."
-        ) from None
-    if not fields:
-        return template
-    values: dict[str, str] = {}
-    for name in fields:
-        value = configurable.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            value = context_value(context, name)
-        if (value is None or isinstance(value, bool) or not isinstance(value, (str, int))
-                or (isinstance(value, str) and not value.strip())):
-            raise NamespaceError(
-                f"namespace template {template!r} needs {name!r} (missing or blank): pass it "
-                f"as config={{'configurable': {{{name!r}: ...}}}} or in the graph's context "
-                "(StateGraph(..., context_schema=...), invoke(..., context=...))."
-            )
-        values[name] = str(value)
-    try:
-        return template.format_map(values)
-    except (ValueError, IndexError) as exc:
-        raise NamespaceError(
-            f"namespace template {template!r} is malformed ({exc}); use named fields such as "
-            "'users/{user_id}'."
-        ) from None
-
-
-# ------------------------------------------------------------------------ messages, question
 def _message_role(message: Any) -> str | None:
     if isinstance(message, Mapping):
         role = message.get("role") or message.get("type")
