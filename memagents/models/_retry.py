@@ -19,6 +19,9 @@ from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+import openai
+
 from memagents.config import Settings
 from memagents.errors import ConfigError
 
@@ -140,30 +143,21 @@ def _status_of(exc: BaseException) -> int | None:
 
 
 def classify_error(exc: BaseException) -> ErrorInfo:
-    """Classify a provider exception (openai, httpx, langchain or generic)."""
-    try:
-        import openai
-    except ImportError:  # pragma: no cover - openai is a dependency
-        openai = None  # type: ignore[assignment]
-    try:
-        import httpx
-    except ImportError:  # pragma: no cover - httpx is a dependency
-        httpx = None  # type: ignore[assignment]
+    """Classify a provider exception (openai, httpx, langchain or generic).
 
+    httpx and openai are imported at module load: a lazy import here, raced by worker
+    threads, could see a partially initialised module and fail good requests.
+    """
     message = str(exc).strip() or type(exc).__name__
     if len(message) > 300:
         message = message[:300] + "..."
-    if openai is not None and isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, openai.APITimeoutError):
         return ErrorInfo(True, None, None, f"request timed out ({type(exc).__name__})")
-    if openai is not None and isinstance(exc, openai.APIConnectionError):
+    if isinstance(exc, openai.APIConnectionError):
         return ErrorInfo(True, None, None, f"connection error: {message}")
-    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) or (
-        httpx is not None and isinstance(exc, httpx.TimeoutException)
-    ):
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError, httpx.TimeoutException)):
         return ErrorInfo(True, None, None, f"request timed out ({type(exc).__name__})")
-    if isinstance(exc, ConnectionError) or (
-        httpx is not None and isinstance(exc, httpx.TransportError)
-    ):
+    if isinstance(exc, (ConnectionError, httpx.TransportError)):
         return ErrorInfo(True, None, None, f"connection error: {message}")
 
     status = _status_of(exc)
@@ -171,7 +165,7 @@ def classify_error(exc: BaseException) -> ErrorInfo:
         response = getattr(exc, "response", None)
         retry_after = _parse_retry_after(getattr(response, "headers", None))
         transient = status in _TRANSIENT_STATUS or status >= 500
-        if openai is not None and isinstance(exc, openai.RateLimitError):
+        if isinstance(exc, openai.RateLimitError):
             transient = True
         label = "rate limited" if status == 429 else ("server error" if status >= 500 else "")
         text = f"HTTP {status}{' ' + label if label else ''}: {message}"

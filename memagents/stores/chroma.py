@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import numpy as np
 
 from memagents.errors import ConfigError, MemagentsError, StorageError
@@ -318,10 +319,7 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 
 
 def _is_connection_error(exc: BaseException) -> bool:
-    try:
-        import httpx
-    except ImportError:  # pragma: no cover - httpx is a dependency of chromadb
-        return isinstance(exc, ConnectionError)
+    # httpx is imported at module load: a lazy import raced by threads can see it half-built
     return isinstance(exc, (httpx.TransportError, ConnectionError)) or "Could not connect" in str(
         exc
     )
