@@ -71,6 +71,8 @@ def extract_json(text: str) -> Any:
             return value
         except json.JSONDecodeError as exc:
             first_error = first_error or exc
+        except RecursionError:
+            raise ParseProblem("the JSON is nested too deeply; return a flat JSON value") from None
     assert first_error is not None
     if first_error.msg.startswith("Unterminated") or first_error.pos >= len(s) - 1:
         raise ParseProblem(
@@ -78,6 +80,25 @@ def extract_json(text: str) -> Any:
             f"{first_error.pos}); return the complete JSON value"
         )
     raise ParseProblem(f"invalid JSON: {first_error.msg} at character {first_error.pos}")
+
+
+def _check_encodable(value: Any) -> None:
+    """Refuse strings holding a lone UTF-16 surrogate (``"\\ud83d"``: half an emoji).
+
+    JSON lets a reply escape one, but no UTF-8 store, hash or file can hold it, so such a reply
+    is re-asked like any other invalid reply instead of failing later, far from its cause.
+    """
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        near = exc.object[max(0, exc.start - 40) : exc.end]
+        raise ParseProblem(
+            f"the JSON holds a lone UTF-16 surrogate {exc.object[exc.start : exc.end]!r} (half "
+            f"of a character such as an emoji) near {near!r}; write each character whole, or "
+            "leave it out"
+        ) from None
+    except RecursionError:
+        raise ParseProblem("the JSON is nested too deeply; return a flat JSON value") from None
 
 
 def describe_validation_error(exc: ValidationError, limit: int = 8) -> str:
@@ -99,6 +120,7 @@ def parse_structured(text: str, schema: type[T]) -> T:
         ParseProblem: invalid JSON or a schema violation, described for a re-ask.
     """
     value = extract_json(text)
+    _check_encodable(value)
     try:
         return schema.model_validate(value)
     except ValidationError as exc:

@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 
 from typing_extensions import Self
 
-from memagents.errors import ConfigError, MemagentsError, StorageError
+from memagents.errors import ConfigError, InputError, MemagentsError, StorageError
 
 __all__ = ["META_TABLE", "Database", "Migration"]
 
@@ -275,7 +275,7 @@ class Database:
     def _run(self, operation: str, fn: Callable[..., Any], *args: Any) -> Any:
         try:
             return fn(*args)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeEncodeError) as exc:
             raise self._wrap(exc, operation) from exc
 
     @staticmethod
@@ -292,6 +292,13 @@ class Database:
         raise wrapped from exc
 
     def _wrap(self, exc: BaseException, operation: str) -> BaseException:
+        if isinstance(exc, UnicodeEncodeError):  # a lone surrogate in a bound string
+            return InputError(
+                f"{operation} failed on the {self._name} database: a string holds "
+                f"{exc.object[exc.start : exc.end]!r}, a lone UTF-16 surrogate (half of a "
+                "character, e.g. a broken emoji) that cannot be stored as UTF-8; remove it. "
+                "Nothing was written."
+            )
         if isinstance(exc, MemagentsError) or not isinstance(exc, sqlite3.Error):
             return exc
         if isinstance(exc, sqlite3.IntegrityError):
