@@ -13,7 +13,7 @@ Order of work, chosen so that a crash anywhere leaves a consistent memory that r
 from __future__ import annotations
 
 import asyncio
-import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from memagents.errors import InputError
 from memagents.graphmem._results import AddResult, DeleteResult
 from memagents.graphmem.extraction import Extraction
-from memagents.graphmem.normalize import Triple, clean_triples
+from memagents.graphmem.normalize import Triple, clean_triples, unencodable
 from memagents.graphmem.storage import StoredPassage, content_hash
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ __all__ = ["Ingestor"]
 
 USER_EXTRACTOR = "user"
 CHUNK = 64  # passages extracted (and cached) per step, and per progress report
+MAX_METADATA_DEPTH = 32  # nesting levels of a metadata dict (its values are level 1)
 ProgressFn = Callable[[int, int], None]
 """``progress(done, total)``: passages processed so far, of those this call works on."""
 
@@ -67,6 +68,7 @@ class Ingestor:
         items: list[_Item] = []
         for i, raw in enumerate(texts):
             text, meta, doc_id = _unpack(raw, i)
+            check_string(text, f"text #{i}")
             if not text.strip():
                 raise InputError(f"text #{i} is empty; remove it or give it content.")
             if len(text) > limit:
@@ -81,10 +83,15 @@ class Ingestor:
                 pid = "p-" + content_hash(text)[:24]
             if not isinstance(pid, str) or not pid.strip():
                 raise InputError(f"id #{i} must be a non-empty string, got {pid!r}.")
+            check_string(pid, f"id #{i}")
             given = None
             if triples is not None:
                 if not _is_list(triples[i]):
                     raise InputError(f"triples of passage #{i} must be a list of triples.")
+                for j, triple in enumerate(triples[i]):
+                    for part in triple if _is_list(triple) else ():
+                        if isinstance(part, str):
+                            check_string(part, f"triple #{j} of passage #{i}")
                 given = tuple(clean_triples(triples[i])[0])
             items.append(_Item(pid, text, meta, given))
         seen: dict[str, _Item] = {}
@@ -271,8 +278,10 @@ class Ingestor:
         result: AddResult,
     ) -> list[tuple[StoredPassage, Any]]:
         """Cache successful extractions, record failures; return the ready passages."""
+        outs = [_checked(o) for o in outs]
         ok = [(p, o) for p, o in zip(chunk, outs) if o.ok]
-        bad = [(p.id, o.error or "unknown error") for p, o in zip(chunk, outs) if not o.ok]
+        bad = [(p.id, _storable(o.error or "unknown error")) for p, o in zip(chunk, outs)
+               if not o.ok]
         if ok:
             self.m.store.put_extractions(
                 key, [(p.content_hash, o.triples, o.entities, o.dropped) for p, o in ok]
@@ -285,17 +294,33 @@ class Ingestor:
     def _index(
         self, namespace: str, ready: list[tuple[StoredPassage, Any]], result: AddResult
     ) -> None:
-        if not ready:
-            return
-        index = self.m.index(namespace)
+        """Put ready passages in the graph and commit them. A passage whose triples cannot be
+        stored (e.g. a lone surrogate in a cache row written by an older version) is marked
+        failed on its own, so it never blocks the others."""
         batch = []
         persisted = []
+        bad: list[tuple[str, str]] = []
         for p, (triples, _entities, dropped) in ready:
             kept, _ = clean_triples(triples)
+            problem = _triples_problem(kept)
+            if problem is not None:
+                bad.append((p.id, problem + (
+                    "; add the passage again with clean triples, or delete it"
+                    if p.source == "user" else ""
+                )))
+                continue
             batch.append((p.id, p.text, kept))
             persisted.append((p.id, kept))
             if p.source == "extract":
                 result.dropped_triples += int(dropped)
+                if not kept:
+                    result.empty.append(p.id)
+        if bad:
+            self.m.store.mark_failed(namespace, bad)
+            result.failed.update(dict(bad))
+        if not batch:
+            return
+        index = self.m.index(namespace)
         delta = index.add(batch)
         try:
             self.m.store.commit_indexed(namespace, persisted, delta)
@@ -310,15 +335,23 @@ class Ingestor:
         failed = set(result.failed)
         for bucket in (result.added, result.updated, result.resumed):
             bucket[:] = [i for i in bucket if i not in failed and i not in result.pending]
+        if result.empty:
+            shown = ", ".join(repr(i) for i in result.empty[:5])
+            more = f" and {len(result.empty) - 5} more" if len(result.empty) > 5 else ""
+            result.notes.append(
+                f"{len(result.empty)} passage(s) gave no triples ({shown}{more}): the extractor "
+                "found no facts in them, so they are found by their text alone, not through "
+                "the graph."
+            )
 
     # --------------------------------------------------------------- delete
     def delete(self, ids: Sequence[str], *, namespace: str) -> DeleteResult:
         if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
-            raise InputError("pass a list of ids to delete, not a single string.")
-        wanted = list(dict.fromkeys(ids))
-        for i, pid in enumerate(wanted):
-            if not isinstance(pid, str) or not pid:
-                raise InputError(f"id #{i} must be a non-empty string, got {pid!r}.")
+            raise InputError(
+                f"pass a list of ids to delete (e.g. [{ids!r}] for one), got "
+                f"{type(ids).__name__}."
+            )
+        wanted = check_ids(ids)
         with self.m._mutex:
             stored = {p.id for p in self.m.store.passages(namespace, ids=wanted)}
             index = self.m.index(namespace)
@@ -352,11 +385,96 @@ def _unpack(raw: Any, i: int) -> tuple[str, dict[str, Any], str | None]:
 def _check_meta(meta: Any, i: int) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise InputError(f"metadata #{i} must be a dict, got {type(meta).__name__}.")
-    try:
-        json.dumps(meta)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"metadata #{i} must be JSON-serialisable: {exc}.") from None
+    _check_json(meta, f"metadata #{i}", 0)
     return dict(meta)
+
+
+def _check_json(value: Any, what: str, depth: int) -> None:
+    """Refuse what JSON (or SQLite) cannot store, before anything is written."""
+    if depth > MAX_METADATA_DEPTH:
+        raise InputError(
+            f"{what[:120]} is nested more than {MAX_METADATA_DEPTH} levels deep; flatten it "
+            "(metadata is stored as JSON)."
+        )
+    if value is None or isinstance(value, (bool, int)):
+        return
+    if isinstance(value, str):
+        check_string(value, what)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise InputError(
+                f"{what} is {value!r}: NaN and infinity cannot be stored as JSON; use None, a "
+                "finite number, or a string."
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InputError(
+                    f"{what} has the key {key!r} ({type(key).__name__}): metadata keys must be "
+                    "strings."
+                )
+            check_string(key, f"a key of {what}")
+            _check_json(item, f"{what}[{key!r}]", depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for j, item in enumerate(value):
+            _check_json(item, f"{what}[{j}]", depth + 1)
+    else:
+        raise InputError(
+            f"{what} is a {type(value).__name__}; metadata must be JSON-serialisable: strings, "
+            "finite numbers, booleans, None, and lists and dicts of them."
+        )
+
+
+def check_string(value: str, what: str) -> None:
+    """Raise :class:`InputError` when ``value`` holds a character that cannot be stored."""
+    problem = unencodable(value)
+    if problem is not None:
+        raise InputError(
+            f"{what} contains {problem}, half of a character (e.g. a broken emoji) that cannot "
+            "be stored as UTF-8; remove it, or clean the string with "
+            "s.encode('utf-8', 'replace').decode()."
+        )
+
+
+def check_ids(ids: Sequence[Any]) -> list[str]:
+    """Validate a list of passage ids; return them without duplicates, in order."""
+    wanted = list(dict.fromkeys(ids))
+    for i, pid in enumerate(wanted):
+        if not isinstance(pid, str) or not pid:
+            raise InputError(f"id #{i} must be a non-empty string, got {pid!r}.")
+        check_string(pid, f"id #{i}")
+    return wanted
+
+
+def _storable(message: str) -> str:
+    """An error message SQLite can store (lone surrogates escaped)."""
+    return message.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _triples_problem(triples: Sequence[Triple]) -> str | None:
+    for triple in triples:
+        for part in triple:
+            problem = unencodable(part) if isinstance(part, str) else None
+            if problem is not None:
+                return f"the triple {triple!r} contains {problem}, which cannot be stored"
+    return None
+
+
+def _checked(out: Extraction) -> Extraction:
+    """An extractor's output, or a failure when it holds strings that cannot be stored."""
+    if not out.ok:
+        return out
+    problem = _triples_problem(out.triples)
+    if problem is None:
+        problem = next(
+            (f"the entity {e!r} contains {unencodable(e)}, which cannot be stored"
+             for e in out.entities if isinstance(e, str) and unencodable(e)),
+            None,
+        )
+    if problem is None:
+        return out
+    return Extraction(error=f"invalid extraction: {problem}; the extractor must return whole "
+                            "characters (a lone surrogate is half of one)")
 
 
 def _is_list(x: Any) -> bool:

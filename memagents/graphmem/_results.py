@@ -84,12 +84,17 @@ class AddResult:
         updated: Existing ids whose content changed, now re-indexed.
         unchanged: Already stored with the same content: no LLM or embedding call.
         resumed: Passages left pending or failed by an earlier call, indexed now.
-        failed: Passage id -> error, for extractions that failed after retries. They stay
-            stored with status ``failed`` and are retried by the next ``add``.
+        failed: Passage id -> error, for extractions that failed after retries (including
+            replies that never matched the schema, or held strings that cannot be stored).
+            They stay stored with status ``failed`` and are retried by the next ``add``; they
+            never block the other passages.
         pending: Passages that still wait for extraction (e.g. no chat model configured).
+        empty: Passages indexed with no triples because the extractor found none (a valid
+            but empty reply); they are found by their text only. Listed in ``notes`` too.
         dropped_triples: Malformed triples removed (wrong arity, empty parts, duplicates).
         llm_calls: LLM requests this call made (retries included).
         embedding_calls: Embedding requests this call made.
+        notes: Things worth knowing that are not failures (e.g. passages without triples).
     """
 
     namespace: str
@@ -100,9 +105,11 @@ class AddResult:
     resumed: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     pending: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
     dropped_triples: int = 0
     llm_calls: int = 0
     embedding_calls: int = 0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

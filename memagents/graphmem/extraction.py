@@ -53,12 +53,16 @@ EXTRACTION_PROMPT = register_prompt(
 class ExtractionOutput(BaseModel):
     """The JSON reply the extraction prompt asks for.
 
-    Triples are loose lists so that a wrong-arity triple is dropped and counted downstream
-    instead of failing the whole reply.
+    Both fields are required: a reply without them (``{"unexpected": true}``) is invalid and
+    re-asked, never read as an empty extraction. An empty extraction says so explicitly
+    (``{"entities": [], "triples": []}``). Triples are loose lists so that a wrong-arity
+    triple is dropped and counted downstream instead of failing the whole reply.
     """
 
-    entities: list[str] = Field(default_factory=list)
-    triples: list[list[Any]] = Field(default_factory=list)
+    entities: list[str] = Field(description="Named entities of the passage.")
+    triples: list[list[Any]] = Field(
+        description="Facts as [subject, predicate, object] lists; [] when there are none."
+    )
 
 
 @dataclass(slots=True)

@@ -29,7 +29,10 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import threading
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,12 +42,13 @@ from langchain_core.embeddings import Embeddings
 from typing_extensions import Self
 
 from memagents.config import Settings, get_settings
-from memagents.errors import ConfigError, InputError
-from memagents.graphmem._ingest import Ingestor, ProgressFn
+from memagents.errors import ConfigError, InputError, NamespaceError, StorageError
+from memagents.graphmem._ingest import Ingestor, ProgressFn, check_ids, check_string
 from memagents.graphmem._results import AddResult, DeleteResult, MemoryHit, SearchHits
 from memagents.graphmem.config import Preset, get_preset
 from memagents.graphmem.extraction import Extractor, LLMExtractor
 from memagents.graphmem.graph import GraphIndex
+from memagents.graphmem.normalize import unencodable
 from memagents.graphmem.storage import GraphStore, text_key
 from memagents.models import (
     Budget,
@@ -63,21 +67,41 @@ DEFAULT_NAMESPACE = "default"
 _MAX_NAMESPACE = 256
 
 
+_NON_PRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+"""Unicode categories refused in namespaces: controls (C0, DEL, C1), format characters (bidi
+controls, zero-width characters), surrogates, private-use and unassigned code points, and line
+or paragraph separators."""
+
+
 def check_namespace(namespace: Any) -> str:
-    """Validate a namespace name (a non-empty string without control characters).
+    """Validate a namespace name: a non-empty string of at most 256 printable characters.
+
+    Printable means no control, format (bidi controls such as U+202E, zero-width characters),
+    surrogate, private-use, unassigned or line-separator character.
 
     >>> check_namespace("users/alice")
     'users/alice'
+    >>> check_namespace("users/\u202eecila")
+    Traceback (most recent call last):
+    ...
+    memagents.errors.NamespaceError: namespace 'users/\u202eecila' is invalid: it contains U+202E (RIGHT-TO-LEFT OVERRIDE, category Cf) at position 6; use at most 256 printable characters (no control, format or bidi characters).
     """
-    from memagents.errors import NamespaceError
-
     if not isinstance(namespace, str) or not namespace.strip():
         raise NamespaceError(f"namespace must be a non-empty string, got {namespace!r}.")
-    if len(namespace) > _MAX_NAMESPACE or any(ord(c) < 32 for c in namespace):
+    rule = (f"use at most {_MAX_NAMESPACE} printable characters (no control, format or bidi "
+            "characters).")
+    if len(namespace) > _MAX_NAMESPACE:
         raise NamespaceError(
-            f"namespace {namespace[:40]!r} is invalid: use at most {_MAX_NAMESPACE} printable "
-            "characters."
+            f"namespace {namespace[:40]!r}... has {len(namespace)} characters: {rule}"
         )
+    for pos, char in enumerate(namespace):
+        category = unicodedata.category(char)
+        if category in _NON_PRINTABLE:
+            name = unicodedata.name(char, "unnamed")
+            raise NamespaceError(
+                f"namespace {namespace[:40]!r} is invalid: it contains U+{ord(char):04X} "
+                f"({name}, category {category}) at position {pos}; {rule}"
+            )
     return namespace
 
 
@@ -154,13 +178,15 @@ class GraphMemory:
 
         Raises:
             StoreLockedError: Another process has this memory open.
-            ConfigError: The folder was built with other embeddings or another preset graph.
+            ConfigError: The folder was built with other embeddings or another preset graph,
+                or ``folder`` is not a usable folder path (a file, under a file, too long...).
+            StorageError: The folder cannot be created (e.g. no permission).
+            NamespaceError: ``namespace`` is not a valid namespace.
         """
         settings = settings or get_settings()
-        root = Path(folder) if folder is not None else Path(settings.home)
-        root.mkdir(parents=True, exist_ok=True)
         check_namespace(namespace)
         the_preset = get_preset(preset)
+        root = _make_folder(folder if folder is not None else settings.home)
         lock = FolderLock(root)
         lock.acquire(timeout=0)
         store: GraphStore | None = None
@@ -343,7 +369,10 @@ class GraphMemory:
         """
         from memagents.graphmem._search import run_search
 
-        return run_search(self, query, k, self._ns(namespace), preset, use_filter)
+        ns = self._ns(namespace)
+        if isinstance(query, str):
+            check_string(query, "the search query")
+        return run_search(self, query, k, ns, preset, use_filter)
 
     async def asearch(
         self,
@@ -358,13 +387,23 @@ class GraphMemory:
         models' async APIs)."""
         from memagents.graphmem._search import arun_search
 
-        return await arun_search(self, query, k, self._ns(namespace), preset, use_filter)
-
-    def get(self, ids: Sequence[str], *, namespace: str | None = None) -> list[MemoryHit]:
-        """Stored passages by id (any status) with their triples, in the order asked; unknown
-        ids are skipped."""
         ns = self._ns(namespace)
-        rows = {p.id: p for p in self.store.passages(ns, ids=list(ids))}
+        if isinstance(query, str):
+            check_string(query, "the search query")
+        return await arun_search(self, query, k, ns, preset, use_filter)
+
+    def get(self, ids: Sequence[str] | str, *, namespace: str | None = None) -> list[MemoryHit]:
+        """Stored passages by id (any status) with their triples, in the order asked; unknown
+        ids are skipped. A single id string is read as ``[id]``."""
+        ns = self._ns(namespace)
+        if isinstance(ids, str):
+            ids = [ids]
+        elif isinstance(ids, bytes) or not isinstance(ids, Sequence):
+            raise InputError(
+                f"pass a list of ids (or one id string) to get, got {type(ids).__name__}."
+            )
+        ids = list(ids)
+        rows = {p.id: p for p in self.store.passages(ns, ids=check_ids(ids))}
         triples = self.store.triples(ns, ids=list(rows))
         return [
             MemoryHit(
@@ -420,6 +459,46 @@ class GraphMemory:
         from memagents.graphmem.store import GraphMemoryStore
 
         return GraphMemoryStore(self, **kw)
+
+
+def _make_folder(folder: Any) -> Path:
+    """The memory folder as a Path, created if missing; ConfigError when it cannot be one."""
+    if isinstance(folder, bytes) or not isinstance(folder, (str, os.PathLike)):
+        raise ConfigError(
+            f"folder must be a path (a str or pathlib.Path), got {type(folder).__name__}."
+        )
+    shown = repr(str(folder))[:200]
+    if not str(folder).strip():
+        raise ConfigError("folder is empty: pass the path of the memory folder.")
+    if "\x00" in str(folder):
+        raise ConfigError(f"folder {shown} contains a NUL character; pass a valid path.")
+    problem = unencodable(str(folder))
+    if problem is not None:
+        raise ConfigError(f"folder {shown} contains {problem}; pass a valid path.")
+    root = Path(folder)
+    try:
+        if root.exists() and not root.is_dir():
+            raise ConfigError(
+                f"folder {shown} is a file, not a folder: pass a folder path (it is created "
+                "when missing)."
+            )
+        root.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise ConfigError(
+            f"cannot create the memory folder {shown}: a part of the path is a file "
+            f"({exc.strerror}); pass a path whose parents are folders."
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise ConfigError(
+                f"cannot create the memory folder {shown}: the name is too long for the file "
+                "system; use a shorter path."
+            ) from None
+        raise StorageError(
+            f"cannot create the memory folder {shown} ({exc.strerror or exc}); pick a folder "
+            "you can write to."
+        ) from exc
+    return root
 
 
 def _check_identity(store: GraphStore, key: str, value: str, argument: str) -> None:

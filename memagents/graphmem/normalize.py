@@ -32,6 +32,7 @@ __all__ = [
     "normalize_triple",
     "passage_id_for",
     "phrase_id",
+    "unencodable",
 ]
 
 Triple = tuple[str, str, str]
@@ -39,6 +40,22 @@ Triple = tuple[str, str, str]
 
 _NON_ALNUM_SPACE = re.compile(r"[^A-Za-z0-9 ]")
 _NON_ALNUM = re.compile(r"[^A-Za-z0-9]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unencodable(text: str) -> str | None:
+    r"""Describe the first character of ``text`` that cannot be stored as UTF-8, or ``None``.
+
+    Such characters are lone UTF-16 surrogates (``"\ud800"``...), left by half an emoji or by
+    text decoded with ``errors="surrogateescape"``; SQLite, hashing and JSON files refuse them.
+
+    >>> unencodable("Ada \U0001F600"), unencodable("Ada \ud83d")
+    (None, "'\\ud83d' (a lone UTF-16 surrogate) at position 4")
+    """
+    m = _SURROGATE.search(text)
+    if m is None:
+        return None
+    return f"{m.group()!r} (a lone UTF-16 surrogate) at position {m.start()}"
 
 
 @lru_cache(maxsize=1 << 16)
