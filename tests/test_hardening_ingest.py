@@ -174,6 +174,17 @@ def test_a_bad_llm_reply_fails_its_passage_only_and_never_blocks_later_adds(
         assert memory.get("ada")[0].triples == (GOOD[1][0],)
 
 
+def test_async_add_fails_a_bad_reply_alone(tmp_path: Path) -> None:
+    import asyncio
+
+    llm = _reply({"Ada": {"unexpected": True}, "Bo Brant": _triples_reply(*OTHER)})
+    with _open(tmp_path, llm=llm) as memory:
+        memory.llm.retry = type(memory.llm.retry)(max_retries=1, backoff_base=0, backoff_max=0)
+        result = asyncio.run(memory.aadd([GOOD[0], OTHER[0]], ids=["ada", "bo"]))
+        assert result.added == ["bo"] and "Field required" in result.failed["ada"]
+        assert memory.add_triples([GOOD], ids=["ada2"]).added == ["ada2"]
+
+
 def test_a_custom_extractor_returning_surrogates_fails_that_passage_only(tmp_path: Path) -> None:
     from memagents.graphmem.extraction import Extraction
 
@@ -357,6 +368,7 @@ def test_get_accepts_one_id_string_and_refuses_none(tmp_path: Path) -> None:
         assert [h.id for h in memory.get("m0001")] == ["m0001"]
         assert [h.id for h in memory.get(["m0002", "nope", "m0001"])] == ["m0002", "m0001"]
         assert [h.id for h in memory.get(("m0001",))] == ["m0001"]
+        assert [h.id for h in memory.get(i for i in ["m0002", "m0001"])] == ["m0002", "m0001"]
         for bad in (None, 7, b"m0001", [None], [""], [3]):
             with pytest.raises(InputError):
                 memory.get(bad)  # type: ignore[arg-type]

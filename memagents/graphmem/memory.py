@@ -33,7 +33,7 @@ import errno
 import os
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -392,13 +392,14 @@ class GraphMemory:
             check_string(query, "the search query")
         return await arun_search(self, query, k, ns, preset, use_filter)
 
-    def get(self, ids: Sequence[str] | str, *, namespace: str | None = None) -> list[MemoryHit]:
+    def get(self, ids: Iterable[str] | str, *, namespace: str | None = None) -> list[MemoryHit]:
         """Stored passages by id (any status) with their triples, in the order asked; unknown
-        ids are skipped. A single id string is read as ``[id]``."""
+        ids are skipped. ``ids`` is a list (or any iterable) of ids; a single id string is read
+        as ``[id]``."""
         ns = self._ns(namespace)
         if isinstance(ids, str):
             ids = [ids]
-        elif isinstance(ids, bytes) or not isinstance(ids, Sequence):
+        elif isinstance(ids, (bytes, bytearray, dict)) or not isinstance(ids, Iterable):
             raise InputError(
                 f"pass a list of ids (or one id string) to get, got {type(ids).__name__}."
             )
