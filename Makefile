@@ -26,7 +26,7 @@ install: $(STAMP)
 # fail, the demo still runs and falls back to the lexical `hash` embedder with a note.
 demo: $(STAMP)
 	@$(MAKE) --no-print-directory local || echo "note: the local embedder did not install; the demo falls back to 'hash'"
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(VENV)/bin/memagents demo
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 $(VENV)/bin/memagents demo
 
 # The suite includes quality floors on real data with real local embeddings, and starts
 # LangGraph Server on integrations/langgraph, so it installs both.
