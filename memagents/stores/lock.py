@@ -175,15 +175,24 @@ class FolderLock:
 
     def _locked_error(self) -> StoreLockedError:
         info = self.owner() or {}
-        pid = info.get("pid", "unknown")
-        host = info.get("host", "an unknown host")
-        since = info.get("since", "an unknown time")
-        who = f"process {pid}"
+        pid = info.get("pid")
+        host = info.get("host")
+        since = info.get("since")
+        who = "another process" if pid is None else f"process {pid}"
+        if host is not None:
+            who += f" on {host}"
+        if since is not None:
+            who += f" (since {since})"
         if pid == os.getpid() and host == socket.gethostname():
-            who += " (this process: another open handle on the same folder)"
+            return StoreLockedError(
+                f"memory folder {self._folder} is already open in this process (pid {pid}): a "
+                "memory folder can be open once at a time; close the other handle first, or "
+                "use another folder."
+            )
         return StoreLockedError(
-            f"memory folder {self._folder} is in use by {who} on {host} since {since}; close it "
-            "there, or open read-only / use a Chroma server for many workers."
+            f"memory folder {self._folder} is in use by {who}: one process at a time can open "
+            "a memory folder. Wait for that process to finish or close it, or use another "
+            "folder."
         )
 
     def __enter__(self) -> Self:
