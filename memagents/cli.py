@@ -19,9 +19,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from memagents.errors import MemagentsError
+from memagents.errors import InputError, MemagentsError
 from memagents.gate.cli import gate_app
-from memagents.graphmem.cli import memory_app
+from memagents.graphmem.cli import memory_app, print_error
 
 __all__ = ["app", "main"]
 
@@ -40,7 +40,6 @@ app.add_typer(memory_app, name="memory")
 app.add_typer(gate_app, name="gate")
 
 console = Console()
-err_console = Console(stderr=True)
 
 
 @config_app.command("show")
@@ -48,7 +47,7 @@ def config_show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Show the resolved settings (arguments, MEMAGENTS_* variables, defaults); secrets masked."""
-    from memagents.config import get_settings
+    from memagents.config import env_vars, get_settings
 
     values = get_settings().masked()
     if as_json:
@@ -59,7 +58,9 @@ def config_show(
     table.add_column("value")
     table.add_column("environment variable", style="dim")
     for name, value in values.items():
-        table.add_row(name, "" if value is None else str(value), f"MEMAGENTS_{name.upper()}")
+        names = env_vars(name)
+        variable = names[0] + (f" (or {', '.join(names[1:])})" if len(names) > 1 else "")
+        table.add_row(name, "" if value is None else str(value), variable)
     console.print(table)
 
 
@@ -73,7 +74,13 @@ def sample_export(
     from memagents.sample import SampleWorld, export_sample
 
     world = SampleWorld.generate(seed, size=_size_arg(size))
-    manifest = export_sample(world, directory)
+    try:
+        manifest = export_sample(world, directory)
+    except OSError as exc:
+        reason = ("a part of the path is a file, not a folder"
+                  if isinstance(exc, FileExistsError | NotADirectoryError) else exc.strerror)
+        raise InputError(f"cannot write DIRECTORY {str(directory)!r} ({reason}): pass a folder "
+                         "you can write to.") from exc
     counts = manifest.get("counts", {})
     console.print(
         f"[green]wrote[/green] sample world seed={seed} to {directory}: "
@@ -114,12 +121,29 @@ def _click_exception_types() -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
+def _os_error_message(exc: OSError) -> str:
+    """One line for a file-system error no command turned into a clearer one."""
+    where = f" {str(exc.filename)!r}" if exc.filename is not None else ""
+    return (f"cannot use{where}: {exc.strerror or exc}; check the path given on the command "
+            "line and its permissions.")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``memagents`` script; turns library errors into clean messages."""
+    """Entry point of the ``memagents`` script: the one place errors become messages.
+
+    Library errors (:class:`MemagentsError`) and file-system errors print one plain line
+    (``error: ...``, no rich markup, no wrapping) and exit 1; usage errors exit 2.
+    """
     try:
         rv = app(args=argv, standalone_mode=False)
-    except MemagentsError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}")
+    except MemagentsError as exc:  # CLIError (also a click exception) included
+        print_error(getattr(exc, "message", None) or exc)
+        return 1
+    except OSError as exc:
+        print_error(_os_error_message(exc))
+        return 1
+    except UnicodeError as exc:
+        print_error(f"{exc}: use UTF-8 text.")
         return 1
     except typer.Exit as exc:  # pragma: no cover - typer control flow
         return int(exc.exit_code or 0)

@@ -20,7 +20,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from memagents.errors import ConfigError
 
-__all__ = ["Settings", "get_settings", "shared_data_dir"]
+__all__ = ["Settings", "env_vars", "get_settings", "shared_data_dir"]
+
+#: Settings also read from a variable without the ``MEMAGENTS_`` prefix (the documented name;
+#: ``MEMAGENTS_<NAME>`` works too and wins when both are set).
+_PLAIN_ENV = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL"}
 
 
 class Settings(BaseSettings):
@@ -128,6 +132,16 @@ def shared_data_dir(explicit: str | Path | None = None) -> Path:
         if candidate.is_dir():
             return candidate
     return Path.cwd().parent / "shared" / "data"
+
+
+def env_vars(name: str) -> tuple[str, ...]:
+    """The environment variables that set a setting, the documented one first.
+
+    >>> env_vars("llm"), env_vars("openai_api_key")
+    (('MEMAGENTS_LLM',), ('OPENAI_API_KEY', 'MEMAGENTS_OPENAI_API_KEY'))
+    """
+    prefixed = f"MEMAGENTS_{name.upper()}"
+    return (_PLAIN_ENV[name], prefixed) if name in _PLAIN_ENV else (prefixed,)
 
 
 def get_settings(**overrides: Any) -> Settings:

@@ -78,6 +78,9 @@ class PopQAItem:
         prop: The relation (``"occupation"``...), from the record or derived from the question.
         contriever_passage: The top-1 Contriever passage ("" when absent).
         contriever_score: Its retrieval score, ``None`` when absent.
+        gold_passage: The passage stating the answer ("" when absent, as in PopQA itself;
+            ``memagents sample export`` fills it). The evaluation harness uses it when
+            ``contriever_passage`` is empty.
 
     Example:
         >>> item = PopQAItem(id="1", question="What genre is Needle?",
@@ -95,6 +98,7 @@ class PopQAItem:
     prop: str | None
     contriever_passage: str
     contriever_score: float | None
+    gold_passage: str = ""
 
     @property
     def has_answer(self) -> bool:
@@ -137,7 +141,11 @@ def load_popqa(path_or_data_dir: str | Path | None = None) -> list[PopQAItem]:
             record by position and id, and the field).
     """
     path = popqa_path(path_or_data_dir)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+                         f"offset {exc.start}): convert it to UTF-8 JSON or JSON Lines.") from None
     try:
         data: Any = json.loads(text)
     except json.JSONDecodeError:
@@ -197,17 +205,19 @@ def _item(record: Any, n: int, path: Path) -> PopQAItem:
     prop = record.get("prop")
     if prop is not None and not isinstance(prop, str):
         raise bad("prop", "must be a string")
-    passage = record.get("contriever_passage") or ""
-    if not isinstance(passage, str):
-        raise bad("contriever_passage", "must be a string")
+    passages = {name: record.get(name) or "" for name in ("contriever_passage", "gold_passage")}
+    for name, text in passages.items():
+        if not isinstance(text, str):
+            raise bad(name, "must be a string")
     return PopQAItem(
         id=str(record["id"]),
         question=question.strip(),
         possible_answers=answers,
         s_pop=_number(record.get("s_pop"), "s_pop", bad),
         prop=prop or relation_of(question),
-        contriever_passage=passage,
+        contriever_passage=passages["contriever_passage"],
         contriever_score=_number(record.get("contriever_score"), "contriever_score", bad),
+        gold_passage=passages["gold_passage"],
     )
 
 

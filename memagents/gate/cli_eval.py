@@ -39,9 +39,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from memagents.errors import ConfigError, InputError, MemagentsError
 
@@ -51,8 +51,22 @@ _THRESHOLD_POLICIES = ("popularity", "token-probability", "confidence")
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    Console(stderr=True).print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True)
+    """Print ``error: ...`` as one plain line (no markup, no wrapping); the exit to raise."""
+    from memagents.graphmem.cli import print_error
+
+    print_error(exc)
     return typer.Exit(code=1)
+
+
+def _io_error(exc: OSError, flags: dict[str, Path | None]) -> InputError:
+    """A file-system error as an InputError naming the option whose path failed."""
+    failed = Path(exc.filename) if exc.filename is not None else None
+    flag = next((f"{name} {str(path)!r}" for name, path in flags.items() if path is not None
+                 and failed is not None and (failed == path or path in failed.parents)), None)
+    what = flag or (repr(str(failed)) if failed is not None else "a file")
+    reason = ("a part of the path is a file, not a folder"
+              if isinstance(exc, FileExistsError | NotADirectoryError) else exc.strerror or exc)
+    return InputError(f"cannot use {what} ({reason}): pass a path you can read or write.")
 
 
 def _build(policy: str, llm: str | None, recorded: list[Path] | None,
@@ -159,12 +173,21 @@ def evaluate(
             write_eval_plot(plot, report.summary, items[:limit], outputs)
     except MemagentsError as exc:
         raise _fail(exc) from None
+    except OSError as exc:
+        raise _fail(_io_error(exc, {"--out": out, "--plot": plot, "DATA": data})) from None
+    for warning in report.summary.get("warnings", []):  # stderr: stdout stays JSON
+        _warn(warning)
     if as_json:
         typer.echo(json.dumps(report.summary, indent=2))
         return
     console = Console()
     console.print(_table(report.summary))
     console.print(f"results: {report.results_path}\nsummary: {report.summary_path}")
+
+
+def _warn(message: str) -> None:
+    Console(stderr=True, soft_wrap=True, highlight=False).print(
+        Text.assemble(("warning:", "bold yellow"), " ", message))
 
 
 def write_eval_plot(path: Path, summary: dict[str, Any], items: Any, outputs: Any) -> Path:
@@ -233,7 +256,14 @@ def export_training(
             files["alpaca"] = str(tr.write_alpaca_json(ts.examples, out / "train.alpaca.json"))
     except MemagentsError as exc:
         raise _fail(exc) from None
+    except OSError as exc:
+        raise _fail(_io_error(exc, {"--out": out, "DATA": data, "CLOSED_BOOK": closed_book})
+                    ) from None
     warnings = []
+    if ts.stats["skipped_no_passage"]:
+        warnings.append(f"{ts.stats['skipped_no_passage']} wrong item(s) skipped for lack of a "
+                        "passage: give each item its passage text in gold_passage, passage or "
+                        "contriever_passage (`memagents sample export` writes gold_passage)")
     if "openai" in files and len(ts.examples) < 10:
         warnings.append(f"only {len(ts.examples)} examples: OpenAI fine-tuning needs at least 10")
     report = {**ts.stats, "files": files, "problems": problems, "warnings": warnings,
@@ -245,7 +275,7 @@ def export_training(
         console.print(ts.summary())
         for kind, path in files.items():
             console.print(f"{kind}: {path}")
-        for w in warnings:
-            console.print(f"[yellow]warning:[/yellow] {escape(w)}")
+    for w in warnings:  # stderr: stdout stays JSON with --json
+        _warn(w)
     if problems:
         raise _fail(InputError(f"the OpenAI file is invalid: {'; '.join(problems[:5])}"))

@@ -39,6 +39,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from memagents.errors import MemagentsError
+from memagents.gate.cli_eval import _fail, _io_error
 from memagents.gate.plot import tuning_markers, write_plot
 from memagents.gate.tuning import TuningResult, pair_results, sweep, tune_thresholds
 
@@ -76,9 +77,10 @@ def tune(
             write_plot(plot, curve, markers=tuning_markers(result),
                        title="Accuracy vs retrieval rate (popularity thresholds)")
     except MemagentsError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/bold red] {escape(str(exc))}",
-                                   soft_wrap=True)
-        raise typer.Exit(1) from exc
+        raise _fail(exc) from exc
+    except OSError as exc:
+        raise _fail(_io_error(exc, {"--out": out, "--plot": plot, "PARAMETRIC": parametric,
+                                    "RETRIEVAL": retrieval})) from exc
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return

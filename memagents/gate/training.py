@@ -226,18 +226,28 @@ def build_training_set(
     return TrainingSet(examples=examples, stats=stats, skipped_ids=skipped)
 
 
+def _read_utf8(path: Path) -> str:
+    """The text of a UTF-8 file, or InputError saying it is not UTF-8 and how to fix it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+                         f"offset {exc.start}): convert it to UTF-8 JSON or JSON Lines.") from None
+
+
 def load_records(path: str | Path) -> list[dict[str, Any]]:
     """Records from a JSON list, an object keyed by id (Adapt-LLM's layout) or JSON Lines.
 
     An object of plain values (``{id: prediction}``) becomes ``{"id", "prediction"}`` records.
 
     Raises:
-        InputError: missing file, unparseable JSON, or records that are not objects.
+        InputError: missing file, text that is not UTF-8, unparseable JSON, or records that
+            are not objects.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"no such file: {path}")
-    text = path.read_text(encoding="utf-8")
+    text = _read_utf8(path)
     try:
         if path.suffix.lower() == ".jsonl":
             raise json.JSONDecodeError("JSON Lines", text, 0)

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -33,6 +34,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from memagents.config import get_settings
 from memagents.errors import InputError, MemagentsError
@@ -45,7 +47,7 @@ try:  # recent typer vendors click: its commands catch this ClickException, not 
 except ImportError:  # pragma: no cover - older typer on top of click
     from click import ClickException as _ClickException  # type: ignore[assignment]
 
-__all__ = ["CLIError", "memory_app", "read_passages"]
+__all__ = ["CLIError", "memory_app", "print_error", "read_passages"]
 
 memory_app = typer.Typer(help="Graph memory: add, search, delete, inspect and export.",
                          no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -60,6 +62,17 @@ LLMOpt = Annotated[str | None, typer.Option(help="Chat model spec (default: MEMA
 PresetOpt = Annotated[str, typer.Option(help="default or hipporag2.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of rich output.")]
 
+#: The keys of a ``--file`` JSONL line (``add --help`` and the errors list them).
+JSONL_KEYS = ("text", "id", "metadata", "triples")
+
+
+def print_error(message: object) -> None:
+    """Print ``error: MESSAGE`` on stderr as one line: whitespace collapsed, no rich markup
+    parsing (a ``[subject, predicate, object]`` in a message stays), no wrapping."""
+    text = " ".join(str(message).split())
+    Console(stderr=True, soft_wrap=True, highlight=False).print(
+        Text.assemble(("error:", "bold red"), " ", text))
+
 
 class CLIError(MemagentsError, _ClickException):
     """A library error as a clean message and exit code 1: ``memagents.cli.main`` catches it as
@@ -70,7 +83,7 @@ class CLIError(MemagentsError, _ClickException):
     """
 
     def show(self, file: Any = None) -> None:
-        err_console.print(f"[bold red]error:[/bold red] {escape(self.message)}", soft_wrap=True)
+        print_error(self.message)
 
 
 @contextmanager
@@ -78,8 +91,26 @@ def _guard() -> Iterator[None]:
     """Turn any MemagentsError inside the block into a CLIError."""
     try:
         yield
+    except CLIError:
+        raise
     except MemagentsError as exc:
         raise CLIError(str(exc)) from exc
+
+
+def _os_reason(exc: OSError) -> str:
+    """``Permission denied``...: the OS's words without errno and path."""
+    if isinstance(exc, FileExistsError | NotADirectoryError):
+        return "a part of the path is a file, not a folder"
+    return exc.strerror or type(exc).__name__
+
+
+def _check_folder(root: Path) -> None:
+    """Refuse a ``--folder`` that is, or lies under, an existing file."""
+    for path in (root, *root.parents):
+        if path.exists() and not path.is_dir():
+            where = "is a file" if path == root else f"lies under the file {str(path)!r}"
+            raise InputError(f"--folder {str(root)!r} {where}, not a folder: pass a folder path "
+                             "(a missing folder is created).")
 
 
 @contextmanager
@@ -91,17 +122,34 @@ def _open(
     ``add`` creates a memory: the other commands refuse a folder without one (a typo)."""
     with _guard():
         root = Path(folder) if folder is not None else Path(get_settings().home)
+        _check_folder(root)
         if not create and not (root / "memory.db").is_file():
             raise InputError(f"no memory in {str(root)!r}: check --folder (default: the home "
                              "setting, MEMAGENTS_HOME) or add passages with `memory add`.")
-        with GraphMemory.open(
-            root, llm=llm, embeddings=embeddings, preset=preset, namespace=namespace
-        ) as memory:
+        try:
+            memory = GraphMemory.open(
+                root, llm=llm, embeddings=embeddings, preset=preset, namespace=namespace)
+        except OSError as exc:
+            raise InputError(f"cannot open --folder {str(root)!r} ({_os_reason(exc)}): pass a "
+                             "folder you can write to.") from exc
+        with memory:
             yield memory
 
 
+def _finite(data: Any) -> Any:
+    """``data`` with NaN and infinities as ``None``: strict JSON has no such numbers."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(v) for v in data]
+    return data
+
+
 def _echo_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    typer.echo(json.dumps(_finite(data), indent=2, default=str, ensure_ascii=False,
+                          allow_nan=False))
 
 
 def _table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]], **kw: Any) -> Table:
@@ -118,7 +166,8 @@ def read_passages(path: str) -> list[dict[str, Any]]:
     (stdin: JSONL when its first character is ``{``, else paragraphs).
 
     Raises:
-        InputError: Missing file, unsupported extension, or a malformed JSONL line.
+        InputError: Missing or unreadable file, text that is not UTF-8, unsupported extension,
+            or a malformed JSONL line.
 
     >>> import tempfile, os
     >>> with tempfile.TemporaryDirectory() as d:
@@ -128,7 +177,7 @@ def read_passages(path: str) -> list[dict[str, Any]]:
     [{'text': 'First passage.'}, {'text': 'Second\\npassage.'}]
     """
     if path == "-":
-        raw = sys.stdin.read()
+        raw = _decode(_read_stdin(), "stdin (--file -)")
         return _jsonl(raw, "stdin") if raw.lstrip().startswith("{") else _paragraphs(raw)
     file = Path(path)
     suffix = file.suffix.lower()
@@ -139,9 +188,36 @@ def read_passages(path: str) -> list[dict[str, Any]]:
             "with 'text' and optional 'id', 'metadata', 'triples'), or - for stdin."
         )
     if not file.is_file():
-        raise InputError(f"file {path!r} does not exist; check the path.")
-    raw = file.read_text(encoding="utf-8")
+        raise InputError(f"--file {path!r} does not exist or is not a file; check the path.")
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read --file {path!r} ({_os_reason(exc)}); check the path and "
+                         "its permissions.") from exc
+    raw = _decode(data, f"--file {path!r}")
     return _jsonl(raw, path) if suffix == ".jsonl" else _paragraphs(raw)
+
+
+def _read_stdin() -> bytes:
+    """Standard input as bytes (decoded strictly by the caller, never with surrogates)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is not None:
+        return stream.read()  # type: ignore[no-any-return]
+    return sys.stdin.read().encode("utf-8", "surrogateescape")
+
+
+def _decode(data: bytes, name: str) -> str:
+    """UTF-8 text (a BOM is dropped), or InputError naming the source and the fix."""
+    if b"\x00" in data[:4096]:
+        raise InputError(f"{name} is binary or UTF-16, not UTF-8 text: convert it to UTF-8 "
+                         "(e.g. iconv -f UTF-16 -t UTF-8) and try again.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{name} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}): "
+            "convert it to UTF-8 (e.g. iconv -f LATIN1 -t UTF-8) and try again."
+        ) from None
 
 
 def _paragraphs(raw: str) -> list[dict[str, Any]]:
@@ -154,9 +230,11 @@ def _jsonl(raw: str, name: str) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             raise InputError(f"{name} line {no} is not valid JSON ({exc.msg}); fix it.") from None
+        except ValueError as exc:  # NaN / Infinity
+            raise InputError(f"{name} line {no}: {exc}.") from None
         problem = _problem(obj)
         if problem:
             raise InputError(f"{name} line {no}: {problem}.")
@@ -164,12 +242,16 @@ def _jsonl(raw: str, name: str) -> list[dict[str, Any]]:
     return out
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number; use a finite number, a string or null")
+
+
 def _problem(obj: Any) -> str | None:
     if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
         return "must be a JSON object with a string 'text'"
-    extra = set(obj) - {"text", "id", "metadata", "triples"}
+    extra = set(obj) - set(JSONL_KEYS)
     if extra:
-        return f"unknown keys {sorted(extra)}: use text, id, metadata, triples"
+        return f"unknown keys {sorted(extra)}: use {', '.join(JSONL_KEYS)}"
     if "id" in obj and (not isinstance(obj["id"], str) or not obj["id"].strip()):
         return "'id' must be a non-empty string"
     if not isinstance(obj.get("metadata", {}), dict):
@@ -227,6 +309,12 @@ def _ingest(memory: GraphMemory, items: list[dict[str, Any]], show: bool) -> Add
     return total or AddResult(namespace=memory.namespace)
 
 
+_NO_LLM = ("passages without triples need a chat model to extract them: pass --llm (e.g. "
+           "--llm openai:gpt-4o-mini with OPENAI_API_KEY or OPENAI_BASE_URL set) or set "
+           "MEMAGENTS_LLM, or give each passage its own triples in a .jsonl --file: "
+           '{"text": "...", "triples": [["subject", "predicate", "object"]]}.')
+
+
 @memory_app.command("add")
 def add(
     texts: Annotated[list[str] | None, typer.Argument(help="Passages to add.")] = None,
@@ -239,18 +327,33 @@ def add(
     preset: PresetOpt = "default",
     as_json: JsonOpt = False,
 ) -> None:
-    """Add passages: extraction (LLM) or your own triples (JSONL 'triples'), graph, vectors.
+    """Add passages: triples extracted by a chat model (--llm), or your own (JSONL "triples").
+
+    Passages come as arguments or from --file: a .txt file holds one passage per paragraph;
+    a .jsonl file (or stdin: --file -) holds one JSON object per line, with these keys:
+
+      "text": the passage (required)
+      "id": a string id (default: derived from the text)
+      "metadata": a JSON object stored with the passage
+      "triples": [["subject", "predicate", "object"], ...] (no chat model needed)
+
+    Passages without "triples" need a chat model: --llm or MEMAGENTS_LLM.
 
     Without passages, retries the failed and pending passages of the namespace.
     """
     with _guard():  # read (and fail) before the memory folder is created
         items = [{"text": t} for t in texts or []] + (read_passages(file) if file else [])
+        if any("triples" not in it for it in items) and not (llm or get_settings().llm):
+            raise InputError(_NO_LLM + " Nothing was stored.")
     with _open(folder, namespace, embeddings, llm, preset, create=True) as memory:
         if not items:
             counts = memory.stats()["passages"]
             if not counts["failed"] and not counts["pending"]:
                 raise InputError("nothing to add: give passages as arguments or --file PATH "
                                  "(no failed or pending passages to retry either).")
+            if not memory.has_llm:
+                raise InputError(f"{counts['failed'] + counts['pending']} failed or pending "
+                                 "passage(s) wait for triple extraction. " + _NO_LLM)
         result = _ingest(memory, items, show=not as_json)
     if as_json:
         _echo_json({**asdict(result), "ok": result.ok})
@@ -412,13 +515,17 @@ def export(
                 raise InputError(f"the namespace graph has {graph.number_of_nodes()} nodes, too "
                                  f"many to draw (--max-nodes {max_nodes}): pass --query, raise "
                                  "--max-nodes, or use --format graphml.")
-        if kind == "graphml":
-            ex.to_graphml(graph, out)
-        elif kind == "html":
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(ex.subgraph_html(graph, title), encoding="utf-8")
-        else:
-            ex.write_png(graph, out, title)
+        try:
+            if kind == "graphml":
+                ex.to_graphml(graph, out)
+            elif kind == "html":
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(ex.subgraph_html(graph, title), encoding="utf-8")
+            else:
+                ex.write_png(graph, out, title)
+        except OSError as exc:
+            raise InputError(f"cannot write OUT {str(out)!r} ({_os_reason(exc)}): pass a file "
+                             "path in a folder you can write to.") from exc
     summary = {"path": str(out), "format": kind, "nodes": graph.number_of_nodes(),
                "edges": graph.number_of_edges(), "query": query}
     if as_json:
