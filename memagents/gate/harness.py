@@ -47,10 +47,16 @@ from memagents.gate.conflict import ConflictPolicy, Evidence, resolve_conflict
 from memagents.gate.scoring import has_answer, is_correct, parse_answers
 from memagents.gate.training import load_records
 
-__all__ = ["EvalConfig", "EvalItem", "EvalReport", "Harness", "RecordedOutputs", "summarize"]
+__all__ = ["PASSAGE_FIELDS", "EvalConfig", "EvalItem", "EvalReport", "Harness", "RecordedOutputs",
+           "summarize"]
 
 RunMode = Literal["parametric", "retrieval", "adaptive"]
 _COST = ("llm_calls", "prompt_tokens", "completion_tokens")
+
+#: Where an item's passage is read from: the first non-empty of these fields. PopQA fills
+#: ``contriever_passage``; ``memagents sample export`` writes the gold passage.
+PASSAGE_FIELDS = ("contriever_passage", "passage", "gold_passage")
+_EMPTY_NOTE = "empty retrieval result: no passage for this question"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -135,7 +141,8 @@ class EvalItem:
         answers = parse_answers(_get(obj, "possible_answers"))
         if not answers:
             raise InputError(f"item {index} (id {qid!r}) needs 'possible_answers' to score.")
-        passage = _get(obj, "contriever_passage", "passage") or ""
+        passage = next((p for p in (_get(obj, name) for name in PASSAGE_FIELDS)
+                        if isinstance(p, str) and p.strip()), "")
         return cls(id=str(qid if qid is not None else index), question=question.strip(),
                    possible_answers=tuple(answers), s_pop=_float(_get(obj, "s_pop")),
                    prop=_get(obj, "prop"), passage=str(passage),
@@ -238,7 +245,24 @@ def summarize(records: Sequence[Mapping[str, Any]], *, policy: str, mode: str) -
         if r.get("prop"):
             groups[str(r["prop"])].append(r)
     out["per_relation"] = {p: rates(rs) for p, rs in sorted(groups.items())}
+    out["warnings"] = _warnings(records)
     return out
+
+
+def _warnings(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What makes the numbers misleading: retrieving questions that had no passage."""
+    retrieved = [r for r in records if r["retrieved"]]
+    empty = sum(r.get("note") == _EMPTY_NOTE for r in retrieved)
+    if not empty:
+        return []
+    fields = ", ".join(PASSAGE_FIELDS)
+    if empty == len(retrieved):
+        return [f"none of the {empty} retrieving questions had a passage (fields: {fields}): "
+                "they were answered closed-book and the has-answer rate is 0 for that reason. "
+                "Give each item its passage text (`memagents sample export` writes "
+                "gold_passage)."]
+    return [f"{empty} of {len(retrieved)} retrieving questions had no passage (fields: "
+            f"{fields}): answered closed-book, counted as has-answer misses."]
 
 
 class Harness:
@@ -345,7 +369,7 @@ class Harness:
         else:
             prediction, source = self._closed_book(item, closed)
         if decision.retrieve and not passage:
-            note = "empty retrieval result: no passage for this question"
+            note = _EMPTY_NOTE
         res = resolution.to_dict() if resolution is not None else None
         if res is not None:
             res["supporting"] = [{"source": s["source"], "score": s["score"]}

@@ -8,6 +8,10 @@ Layout of the output directory::
     site/<domain>/<path>                the page's HTML; "/" is written as index.html
     manifest.json                       seed, size, name, counts, sha256 of every file
 
+Each ``popqa.jsonl`` record carries its gold passage's text as ``gold_passage`` (PopQA's
+field) next to ``gold_passage_id``, so ``memagents gate eval`` and ``gate export-training`` can
+use the file as it is.
+
 Every file is written with sorted keys, ``\\n`` line ends and UTF-8, so equal worlds give
 byte-identical files and equal manifests.
 
@@ -34,8 +38,8 @@ from memagents.sample.world import SampleWorld
 
 __all__ = ["FORMAT_VERSION", "export_sample", "site_path"]
 
-#: Bumped whenever the layout or a record's fields change.
-FORMAT_VERSION = 1
+#: Bumped whenever the layout or a record's fields change (2: ``gold_passage`` in popqa.jsonl).
+FORMAT_VERSION = 2
 
 
 def site_path(url_path: str) -> str:
@@ -81,13 +85,15 @@ def export_sample(world: SampleWorld, directory: str | Path) -> dict[str, Any]:
     root = Path(directory)
     if root.exists() and not root.is_dir():
         raise InputError(f"{root} exists and is not a directory; pass a folder path.")
+    texts = {p.id: p.text for p in world.passages}
     blobs: dict[str, bytes] = {
         "entities.jsonl": _jsonl(e.to_dict() for e in world.entities),
         "facts.jsonl": _jsonl({**f.to_dict(), "passage_ids": list(world.fact_passages.get(f, ()))}
                               for f in world.facts),
         "passages.jsonl": _jsonl(p.to_dict() for p in world.passages),
         "questions.jsonl": _jsonl(q.to_dict() for q in world.questions),
-        "popqa.jsonl": _jsonl(q.to_dict() for q in world.popqa),
+        "popqa.jsonl": _jsonl({**q.to_dict(), "gold_passage": texts[q.gold_passage_id]}
+                              for q in world.popqa),
         "site/pages.jsonl": _jsonl(p.to_dict() for _, p in sorted(world.website.pages.items())),
     }
     for domain, text in sorted(world.website.robots.items()):
