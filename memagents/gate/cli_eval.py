@@ -51,10 +51,12 @@ _THRESHOLD_POLICIES = ("popularity", "token-probability", "confidence")
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    """Print ``error: ...`` as one plain line (no markup, no wrapping); the exit to raise."""
-    from memagents.graphmem.cli import print_error
+    """Print ``error: ...`` as one plain line (no markup, no wrapping); the exit to raise.
 
-    print_error(exc)
+    The same line as ``memagents.graphmem.cli.print_error`` (capabilities do not import each
+    other)."""
+    Console(stderr=True, soft_wrap=True, highlight=False).print(
+        Text.assemble(("error:", "bold red"), " ", " ".join(str(exc).split())))
     return typer.Exit(code=1)
 
 
