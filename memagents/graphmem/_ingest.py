@@ -347,9 +347,9 @@ class Ingestor:
     # --------------------------------------------------------------- delete
     def delete(self, ids: Sequence[str], *, namespace: str) -> DeleteResult:
         if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
+            example = f" (e.g. [{ids!r}] for one)" if isinstance(ids, str) else ""
             raise InputError(
-                f"pass a list of ids to delete (e.g. [{ids!r}] for one), got "
-                f"{type(ids).__name__}."
+                f"pass a list of ids to delete{example}, got {type(ids).__name__}."
             )
         wanted = check_ids(ids)
         with self.m._mutex:

@@ -304,9 +304,18 @@ class GraphMemory:
         Args:
             texts: Strings or ``Document``s (their ``id`` and ``metadata`` are kept).
             ids: One id per text (``None`` entries: derived from the content).
-            metadata: One JSON-serialisable dict per text.
+            metadata: One dict per text of JSON values: string keys, finite numbers, at most
+                32 levels deep.
             namespace: Target namespace (default: the memory's).
             progress: ``progress(done, total)`` called as extraction advances.
+
+        Raises:
+            InputError: A text, id or metadata value is invalid (empty, too long, not JSON,
+                NaN, a lone surrogate...). Nothing is stored then.
+
+        A passage whose extraction fails (the model never returned valid JSON, or returned
+        strings that cannot be stored) is reported in ``failed`` while the others index;
+        passages with no triples are listed in ``empty`` and ``notes``.
         """
         ns = self._ns(namespace)
         return self._ingest.add(texts, ids=ids, metadata=metadata, namespace=ns, progress=progress)
