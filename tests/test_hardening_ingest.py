@@ -421,3 +421,26 @@ def test_namespace_errors_stay_short() -> None:
     with pytest.raises(NamespaceError) as caught:
         check_namespace("x" * 10_000)
     assert len(str(caught.value)) < 300
+
+
+# ----------------------------------------------------- vector stores refuse surrogates too
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda ix: ix.add(["a" + SURROGATE], [[1.0, 0.0]]),
+        lambda ix: ix.add(["b"], [[1.0, 0.0]], [{"k": "v" + SURROGATE}]),
+        lambda ix: ix.add(["b"], [[1.0, 0.0]], [{"k" + SURROGATE: 1}]),
+        lambda ix: ix.query([1.0, 0.0], k=1, where={"k": SURROGATE}),
+        lambda ix: ix.delete(["a" + SURROGATE]),
+    ],
+)
+def test_vector_indexes_refuse_lone_surrogates(tmp_path: Path, call: Any) -> None:
+    from memagents.stores.numpy_index import NumpyVectorIndex
+
+    index = NumpyVectorIndex(tmp_path / "v.npz")
+    index.add(["a"], [[1.0, 0.0]], [{"k": "v"}])
+    with pytest.raises(InputError, match="surrogate"):
+        call(index)
+    assert index.query([1.0, 0.0], k=5) == [("a", 1.0)]
+    reopened = NumpyVectorIndex(tmp_path / "v.npz")
+    assert reopened.query([1.0, 0.0], k=5) == [("a", 1.0)]

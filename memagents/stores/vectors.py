@@ -39,6 +39,7 @@ VectorsLike = np.ndarray | Sequence[Sequence[float]]
 
 SCORE_DECIMALS = 6
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class VectorIndex(ABC):
@@ -275,6 +276,7 @@ def _check_ids(ids: Sequence[str], *, unique: bool) -> list[str]:
     for i in out:
         if not isinstance(i, str) or not i:
             raise InputError(f"every id must be a non-empty string, got {i!r}.")
+        _check_text(i, f"id {i!r}")
     if unique and len(set(out)) != len(out):
         seen: set[str] = set()
         dup = next(i for i in out if i in seen or seen.add(i))  # type: ignore[func-returns-value]
@@ -334,6 +336,19 @@ def _check_value(key: object, value: object, what: str) -> None:
     if not ok:
         raise InputError(
             f"{what} value of {key!r} must be a str, int, finite float or bool, got {value!r}."
+        )
+    _check_text(key, f"{what} key {key!r}")
+    if isinstance(value, str):
+        _check_text(value, f"{what} value of {key!r}")
+
+
+def _check_text(text: str, what: str) -> None:
+    """Refuse a lone UTF-16 surrogate: no store (SQLite, Chroma, JSON files) can hold one."""
+    found = _SURROGATE.search(text)
+    if found is not None:
+        raise InputError(
+            f"{what[:120]} contains {found.group()!r}, a lone UTF-16 surrogate (half of a "
+            "character, e.g. a broken emoji) that cannot be stored as UTF-8; remove it."
         )
 
 
