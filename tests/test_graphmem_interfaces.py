@@ -15,11 +15,10 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 from typing_extensions import TypedDict
 
+from memagents.adapters import MemoryRetriever, RecallNode, SaveNode, recall_node, save_node
+from memagents.adapters.tools import create_memory_tools
 from memagents.errors import ConfigError, InputError, NamespaceError
 from memagents.graphmem import GraphMemory
-from memagents.graphmem.nodes import MemoryNode, SaveNode, memory_node, save_node
-from memagents.graphmem.retriever import GraphMemoryRetriever
-from memagents.graphmem.tools import create_memory_tools
 from memagents.testing import ScriptedChatModel, ToolCall
 
 QUESTION = "Where was the founder of Quillmere Press born?"
@@ -122,7 +121,7 @@ def test_node_in_graph_sync_returns_ranked_documents(memory: GraphMemory, calls:
 
 
 async def test_node_in_graph_async_uses_asearch(memory: GraphMemory, calls: list[Any]) -> None:
-    out = await _qgraph(memory_node(memory, k=2)).ainvoke({"question": QUESTION})
+    out = await _qgraph(recall_node(memory, k=2)).ainvoke({"question": QUESTION})
     assert _ids(out["documents"]) == {"oskar-founded", "oskar-born"}
     # asearch itself runs search in a worker thread: the node must enter through asearch
     assert calls[0][0] == "asearch", "ainvoke must take the native async path"
@@ -181,7 +180,7 @@ def test_node_reads_last_human_message(memory: GraphMemory, calls: list[Any]) ->
 
 
 def test_node_query_key_and_missing_question(memory: GraphMemory) -> None:
-    node = MemoryNode(memory, k=1, query_key="q", output_key="hits")
+    node = RecallNode(memory, k=1, query_key="q", output_key="hits")
     out = node.invoke({"q": "Who painted the Harbor Series?", "messages": [("user", "bees")]})
     assert set(out) <= {"hits", "notes"} and out["hits"][0].id == "mira"
     with pytest.raises(InputError, match="no question"):
@@ -189,7 +188,7 @@ def test_node_query_key_and_missing_question(memory: GraphMemory) -> None:
     with pytest.raises(InputError, match="must be a string"):
         node.invoke({"q": 42})
     with pytest.raises(InputError, match="positive integer"):
-        MemoryNode(memory, k=0)
+        RecallNode(memory, k=0)
 
 
 def test_save_node_stores_last_ai_message_then_search_finds_it(llm_memory: GraphMemory) -> None:
@@ -221,7 +220,7 @@ def test_save_node_without_llm_raises_config_error(memory: GraphMemory) -> None:
 # -------------------------------------------------------------------------------- retriever
 def test_retriever_k_from_constructor_and_invoke(memory: GraphMemory) -> None:
     retriever = memory.as_retriever(k=3)
-    assert isinstance(retriever, GraphMemoryRetriever)
+    assert isinstance(retriever, MemoryRetriever)
     assert len(retriever.invoke(QUESTION)) == 3
     docs = retriever.invoke(QUESTION, k=1)
     assert len(docs) == 1 and docs[0].id in {"oskar-born", "oskar-founded"}
@@ -229,14 +228,14 @@ def test_retriever_k_from_constructor_and_invoke(memory: GraphMemory) -> None:
     with pytest.raises(InputError):
         retriever.invoke(QUESTION, k=0)
     with pytest.raises(ValueError):
-        GraphMemoryRetriever(memory=memory, k=0)
+        MemoryRetriever(memory=memory, k=0)
 
 
 async def test_retriever_async_and_namespaces(memory: GraphMemory, calls: list[Any]) -> None:
-    retriever = GraphMemoryRetriever(memory=memory, k=5)
+    retriever = MemoryRetriever(memory=memory, k=5)
     docs = await retriever.ainvoke(HOBBY, {"configurable": {"namespace": "users/ada"}})
     assert _ids(docs) == {"ada-1", "ada-2"} and calls[0][0] == "asearch"
-    fixed = GraphMemoryRetriever(memory=memory, namespace="users/{who}")
+    fixed = MemoryRetriever(memory=memory, namespace="users/{who}")
     assert _ids(fixed.invoke(HOBBY, {"configurable": {"who": "bo"}})) == {"bo-1", "bo-2"}
     assert _ids(retriever.invoke(HOBBY, namespace="users/bo")) == {"bo-1", "bo-2"}
     assert _ids(

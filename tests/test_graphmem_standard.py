@@ -16,9 +16,9 @@ from langchain_core.tools import BaseTool
 from langchain_tests.integration_tests import RetrieversIntegrationTests, ToolsIntegrationTests
 from langchain_tests.unit_tests import ToolsUnitTests
 
+from memagents.adapters import MemoryRetriever
+from memagents.adapters.tools import create_save_memory_tool, create_search_memory_tool
 from memagents.graphmem import GraphMemory
-from memagents.graphmem.retriever import GraphMemoryRetriever
-from memagents.graphmem.tools import create_save_memory_tool, create_search_memory_tool
 from memagents.testing import ScriptedChatModel
 
 PASSAGES = [
@@ -59,8 +59,8 @@ class _WithMemory:
 
 class TestGraphMemoryRetrieverStandard(_WithMemory, RetrieversIntegrationTests):
     @property
-    def retriever_constructor(self) -> type[GraphMemoryRetriever]:
-        return GraphMemoryRetriever
+    def retriever_constructor(self) -> type[MemoryRetriever]:
+        return MemoryRetriever
 
     @property
     def retriever_constructor_params(self) -> dict[str, Any]:

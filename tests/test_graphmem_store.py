@@ -1,4 +1,4 @@
-"""GraphMemoryStore: a graph memory as a LangGraph BaseStore, checked against InMemoryStore.
+"""MemoryStore: a graph memory as a LangGraph BaseStore, checked against InMemoryStore.
 
 The differential suite (memagents.testing.store_conformance) runs on the reference itself (it
 must pass there) and on ``memory.as_store()`` with hash embeddings and no LLM; the rest covers
@@ -19,9 +19,9 @@ import pytest
 from langgraph.store.base import BaseStore, GetOp, InvalidNamespaceError, PutOp
 from langgraph.store.memory import InMemoryStore
 
+from memagents.adapters.store import STORE_FILE, MemoryStore, memory_namespace
 from memagents.errors import ConfigError, InputError
 from memagents.graphmem import GraphMemory
-from memagents.graphmem.store import STORE_FILE, GraphMemoryStore, graph_namespace
 from memagents.testing import ScriptedChatModel
 from memagents.testing.store_conformance import (
     ReferenceStore,
@@ -87,7 +87,7 @@ def memory(tmp_path: Path) -> Iterator[GraphMemory]:
 
 
 @pytest.fixture
-def store(memory: GraphMemory) -> Iterator[GraphMemoryStore]:
+def store(memory: GraphMemory) -> Iterator[MemoryStore]:
     with memory.as_store() as s:
         yield s
 
@@ -99,10 +99,10 @@ def _view(items: list[Any]) -> list[tuple[Any, ...]]:
 
 # ------------------------------------------------------------------------- behaviour
 def test_items_become_passages_and_follow_overwrites_and_deletes(
-    memory: GraphMemory, store: GraphMemoryStore
+    memory: GraphMemory, store: MemoryStore
 ) -> None:
     ns = ("users", "ada")
-    g = graph_namespace(ns)
+    g = memory_namespace(ns)
     store.put(ns, "m1", {"text": "Ada likes tea"})
     assert [(h.id, h.text) for h in memory.get(["m1"], namespace=g)] == [
         ("m1", '{"text": "Ada likes tea"}')
@@ -127,13 +127,13 @@ def test_index_fields_config(memory: GraphMemory) -> None:
     with memory.as_store(index={"dims": 7, "fields": ["title", "body"]}) as store:
         store.put(("d",), "k", {"title": "Velmora harbour", "body": "fish market", "x": "no"})
         ids = [h.id for h in memory.get(['["k", "title"]', '["k", "body"]', "k"],
-                                        namespace=graph_namespace(("d",)))]
+                                        namespace=memory_namespace(("d",)))]
         assert ids == ['["k", "title"]', '["k", "body"]']
         hits = store.search(("d",), query="fish market")
         assert [(h.key, h.score is not None) for h in hits] == [("k", True)]
 
 
-def test_search_is_isolated_by_namespace(store: GraphMemoryStore, memory: GraphMemory) -> None:
+def test_search_is_isolated_by_namespace(store: MemoryStore, memory: GraphMemory) -> None:
     store.put(("users", "ada"), "a1", {"text": "Ada was born in Velmora"})
     store.put(("users", "bob"), "b1", {"text": "Bob was born in Velmora too"})
     store.put(("users", "bob"), "b2", {"text": "Bob sails boats"})
@@ -141,7 +141,7 @@ def test_search_is_isolated_by_namespace(store: GraphMemoryStore, memory: GraphM
     assert [(i.namespace, i.key) for i in ada] == [(("users", "ada"), "a1")]
     both = store.search(("users",), query="born in Velmora")
     assert {i.key for i in both} == {"a1", "b1", "b2"} and both[-1].key == "b2"
-    hits = memory.search("born in Velmora", k=5, namespace=graph_namespace(("users", "bob")))
+    hits = memory.search("born in Velmora", k=5, namespace=memory_namespace(("users", "bob")))
     assert sorted(h.id for h in hits) == ["b1", "b2"]
     assert sorted(memory.namespaces()) == ['store:["users", "ada"]', 'store:["users", "bob"]']
 
@@ -180,7 +180,7 @@ def test_extractor_variant_searches_with_ppr(tmp_path: Path) -> None:
         GraphMemory.open(tmp_path, llm=llm, embeddings="hash") as memory,
         memory.as_store(index={"fields": ["text"]}, use_filter=False) as store,
     ):
-        assert store.extract
+        assert store.add_options == {"extract": True}
         for i, text in enumerate(facts):
             store.put(("kb",), f"p{i}", {"text": text})
         assert len(llm.calls) == len(facts)  # one extraction per passage
@@ -188,7 +188,7 @@ def test_extractor_variant_searches_with_ppr(tmp_path: Path) -> None:
         assert len(llm.calls) == len(facts)  # unchanged text: cached, no call
         question = "Where was the founder of Quillmere Press born?"
         hits = store.search(("kb",), query=question, limit=2)
-        direct = memory.search(question, k=2, namespace=graph_namespace(("kb",)),
+        direct = memory.search(question, k=2, namespace=memory_namespace(("kb",)),
                                use_filter=False)
         assert direct.explanation is not None and direct.explanation.used_graph
         assert [h.key for h in hits] == [json.loads(h.id)[0] for h in direct]
@@ -198,26 +198,26 @@ def test_extractor_variant_searches_with_ppr(tmp_path: Path) -> None:
 
 def test_outbox_replays_a_failed_graph_update(tmp_path: Path, monkeypatch: Any) -> None:
     with GraphMemory.open(tmp_path, embeddings="hash") as memory, memory.as_store() as store:
-        real = memory.add_triples
+        real = memory.add
 
         def broken(*args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("disk on fire")
 
-        monkeypatch.setattr(memory, "add_triples", broken)
+        monkeypatch.setattr(memory, "add", broken)
         with pytest.raises(RuntimeError, match="disk on fire"):
             store.put(("o",), "k", {"text": "survives the crash"})
         item = store.get(("o",), "k")
         assert item is not None and item.value == {"text": "survives the crash"}
         hits = store.search(("o",), query="crash")  # the graph is stale: unscored
         assert [(h.key, h.score) for h in hits] == [("k", None)]
-        monkeypatch.setattr(memory, "add_triples", real)
+        monkeypatch.setattr(memory, "add", real)
     with GraphMemory.open(tmp_path, embeddings="hash") as memory, memory.as_store() as store:
         hits = store.search(("o",), query="crash")  # replayed from the outbox on reopen
         assert [(h.key, h.score is not None) for h in hits] == [("k", True)]
         assert store._tables.dirty() == []
 
 
-def test_errors(store: GraphMemoryStore, memory: GraphMemory) -> None:
+def test_errors(store: MemoryStore, memory: GraphMemory) -> None:
     assert store.supports_ttl is False
     with pytest.raises(NotImplementedError, match="TTL"):
         store.put(("a",), "k", {"v": 1}, ttl=1.5)
@@ -253,7 +253,7 @@ def test_errors(store: GraphMemoryStore, memory: GraphMemory) -> None:
         store.get(("a",), "k")
 
 
-def test_search_without_query_is_a_listing(store: GraphMemoryStore) -> None:
+def test_search_without_query_is_a_listing(store: MemoryStore) -> None:
     for i in range(5):
         store.put(("l", str(i % 2)), f"k{i}", {"i": i})
     keys = [i.key for i in store.search(("l",))]
@@ -263,7 +263,7 @@ def test_search_without_query_is_a_listing(store: GraphMemoryStore) -> None:
     assert all(i.score is None for i in store.search(("l",), query="   "))
 
 
-def test_scores_merge_across_graphs_with_the_cosine_as_tie_break(store: GraphMemoryStore) -> None:
+def test_scores_merge_across_graphs_with_the_cosine_as_tie_break(store: MemoryStore) -> None:
     store.put(("s", "a"), "apple", {"text": "red apple"})
     store.put(("s", "b"), "car", {"text": "blue car"})
     store.put(("s", "c"), "pie", {"text": "apple pie"})

@@ -71,7 +71,7 @@ def test_invalid_utf8_on_stdin_is_one_clean_error(memory: Path) -> None:
     script = ("import sys; from memagents.cli import main; "
               f"sys.exit(main(['memory', 'add', '-f', '-', '--folder', {str(memory)!r}]))")
     proc = subprocess.run([sys.executable, "-c", script], input=b"caf\xe9 \xff{\n",
-                          capture_output=True, timeout=120)
+                          capture_output=True, timeout=120, check=False)
     line = one_clean_line(proc.stderr.decode())
     assert proc.returncode == 1 and "stdin (--file -)" in line and "UTF-8" in line
     assert stats(memory) == before

@@ -4,7 +4,7 @@
   (``search_many``): cosines are computed per question with one row-wise kernel, so the two
   agree bit for bit on any machine (a BLAS matrix product picks other kernels by batch
   shape and CPU). Every ranking breaks ties explicitly (score, then id).
-* Item 7: ``GraphMemoryStore``'s ``SearchItem.score`` for dense hits is the raw cosine, as
+* Item 7: ``MemoryStore``'s ``SearchItem.score`` for dense hits is the raw cosine, as
   ``InMemoryStore`` returns for the same embeddings, not the cosine min-max rescaled per query
   (which scored a lone item 1.0 for any query and broke thresholds).
 """
@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 from langgraph.store.memory import InMemoryStore
 
+from memagents.adapters.store import memory_namespace
 from memagents.graphmem import GraphMemory
 from memagents.graphmem.graph import GraphIndex
 from memagents.graphmem.search import GraphSearcher
-from memagents.graphmem.store import graph_namespace
 from memagents.models.embeddings import HashEmbeddings
 from memagents.testing import ScriptedChatModel
 
@@ -190,7 +190,7 @@ def test_graph_hits_score_the_ppr_probability(tmp_path: Path) -> None:
         for key in ("m1", "m2"):
             store.put(("kb",), key, {"text": TEXTS[key]})
         scores = [s for s in _scores(store, "Where was Ada born?").values() if s is not None]
-        direct = memory.search("Where was Ada born?", namespace=graph_namespace(("kb",)),
+        direct = memory.search("Where was Ada born?", namespace=memory_namespace(("kb",)),
                                use_filter=False)
         assert direct.explanation is not None and direct.explanation.used_graph
         assert sorted(scores) == pytest.approx(sorted(h.ppr_score for h in direct))

@@ -1,32 +1,21 @@
-"""A langchain ``BaseRetriever`` over a :class:`~memagents.graphmem.memory.GraphMemory`.
+"""A langchain ``BaseRetriever`` over any memagents memory: :class:`MemoryRetriever`.
 
-The retriever ranks passages with the memory's Personalized PageRank search and returns
-``Document``s carrying the passage id (``Document.id``), ``id``, ``source`` and ``score`` in
+The retriever runs the memory's ``search`` (``asearch`` under ``ainvoke``) and returns
+``Document``s carrying the item id (``Document.id``), ``id``, ``source`` and ``score`` in
 ``metadata`` (the package's document convention, :func:`memagents.base.state.as_documents`) and
-all scores under ``metadata["memagents"]`` (``score``, ``dense_score``, ``ppr_score``,
-``rank``, ``namespace``). The number of results is ``k``, from the constructor or per call
-(``invoke(query, k=3)``); the namespace is ``namespace=`` per call, else the retriever's
-``namespace`` (a fixed name or a template such as ``"users/{user_id}"`` filled from
-``config["configurable"]``, then the run's context), else ``config["configurable"]["namespace"]``,
-else the run's LangGraph ``context.namespace``, else the memory's default namespace (see
-:mod:`memagents.base`; a ``user_id`` alone is never a namespace). The search's notes are
-logged at WARNING on the ``"memagents"`` logger.
+the capability's scores under ``metadata["memagents"]``. The number of results is ``k``, from
+the constructor or per call (``invoke(query, k=3)``); the namespace is ``namespace=`` per call,
+else the retriever's ``namespace`` (a fixed name or a template such as ``"users/{user_id}"``),
+else the one namespace rule of :mod:`memagents.base.namespaces`. The search's notes are logged
+at WARNING on the ``"memagents"`` logger.
 
 Example:
-    >>> import tempfile
-    >>> from memagents.graphmem import GraphMemory
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     with GraphMemory.open(folder, embeddings="hash") as memory:
-    ...         _ = memory.add_triples([
-    ...             ("Oskar Thandrell founded Quillmere Press.",
-    ...              [("Oskar Thandrell", "founded", "Quillmere Press")]),
-    ...             ("Oskar Thandrell was born in Velmora.",
-    ...              [("Oskar Thandrell", "born in", "Velmora")]),
-    ...         ])
-    ...         retriever = memory.as_retriever(k=2)
-    ...         docs = retriever.invoke("Where was the founder of Quillmere Press born?", k=1)
-    ...         len(docs), docs[0].metadata["memagents"]["rank"]
-    (1, 1)
+    >>> from memagents.base import InMemoryMemory
+    >>> memory = InMemoryMemory()
+    >>> _ = memory.add(["Ada lives in Velm.", "Bo lives in Tarn."], ids=["m1", "m2"])
+    >>> docs = MemoryRetriever(memory=memory, k=2).invoke("Where does Bo live?", k=1)
+    >>> [(d.id, d.page_content, d.metadata["memagents"]["rank"]) for d in docs]
+    [('m2', 'Bo lives in Tarn.', 1)]
 """
 
 from __future__ import annotations
@@ -42,46 +31,31 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig, ensure_config
 from pydantic import ConfigDict, Field
 
+from memagents.base.memory import Memory
 from memagents.base.namespaces import resolve_namespace, run_context
 from memagents.base.state import as_documents, surface_notes
-from memagents.graphmem.memory import GraphMemory
 
-__all__ = ["GraphMemoryRetriever"]
+__all__ = ["MemoryRetriever"]
 
 
-class GraphMemoryRetriever(BaseRetriever):
-    """Retrieve passages from a :class:`~memagents.graphmem.memory.GraphMemory`.
+class MemoryRetriever(BaseRetriever):
+    """Retrieve items from a memagents :class:`~memagents.base.Memory`.
 
     Attributes:
-        memory: The memory to search (the retriever does not own it: close the memory
-            yourself).
+        memory: The memory to search (the retriever does not own it: close it yourself).
         k: Number of documents to return (override per call with ``invoke(q, k=...)``).
-        namespace: Namespace, or a template filled from ``config["configurable"]`` (default:
-            resolved per run, see the module docstring).
-        use_filter: Passed to :meth:`GraphMemory.search` (``None``: the memory's setting).
-
-    Example:
-        >>> import tempfile
-        >>> from memagents.graphmem import GraphMemory
-        >>> with tempfile.TemporaryDirectory() as folder:
-        ...     with GraphMemory.open(folder, embeddings="hash") as memory:
-        ...         _ = memory.add_triples([
-        ...             ("Ada lives in Velm.", [("Ada", "lives in", "Velm")]),
-        ...             ("Bo lives in Tarn.", [("Bo", "lives in", "Tarn")]),
-        ...             ("Cy lives in Orrin.", [("Cy", "lives in", "Orrin")]),
-        ...         ])
-        ...         retriever = GraphMemoryRetriever(memory=memory, k=3)
-        ...         docs = retriever.invoke("Where does Bo live?")
-        ...         len(docs), docs[0].page_content
-        (3, 'Bo lives in Tarn.')
+        namespace: Namespace, or a template filled from ``config["configurable"]`` then the
+            run's context (default: resolved per run, see the module docstring).
+        search_options: Capability options passed to every search (e.g. graph memory's
+            ``{"use_filter": False}``).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    memory: GraphMemory
+    memory: Memory
     k: int = Field(default=5, ge=1)
     namespace: str | None = None
-    use_filter: bool | None = None
+    search_options: dict[str, Any] = Field(default_factory=dict)
 
     def _namespace(self, given: str | None, config: RunnableConfig | None) -> str | None:
         if given is not None:
@@ -98,7 +72,7 @@ class GraphMemoryRetriever(BaseRetriever):
     async def ainvoke(
         self, input: str, config: RunnableConfig | None = None, **kwargs: Any
     ) -> list[Document]:
-        """Async twin of :meth:`invoke` (runs :meth:`GraphMemory.asearch`)."""
+        """Async twin of :meth:`invoke` (runs the memory's ``asearch``)."""
         kwargs["namespace"] = self._namespace(kwargs.get("namespace"), config)
         return await super().ainvoke(input, config, **kwargs)
 
@@ -111,9 +85,9 @@ class GraphMemoryRetriever(BaseRetriever):
         namespace: str | None = None,
     ) -> list[Document]:
         hits = self.memory.search(
-            query, self.k if k is None else k, namespace=namespace, use_filter=self.use_filter
+            query, self.k if k is None else k, namespace=namespace, **self.search_options
         )
-        return _documents(hits)
+        return self._documents(hits)
 
     async def _aget_relevant_documents(
         self,
@@ -124,11 +98,10 @@ class GraphMemoryRetriever(BaseRetriever):
         namespace: str | None = None,
     ) -> list[Document]:
         hits = await self.memory.asearch(
-            query, self.k if k is None else k, namespace=namespace, use_filter=self.use_filter
+            query, self.k if k is None else k, namespace=namespace, **self.search_options
         )
-        return _documents(hits)
+        return self._documents(hits)
 
-
-def _documents(hits: Any) -> list[Document]:
-    surface_notes(getattr(hits, "notes", None), where="graph memory retriever")
-    return as_documents(hits)
+    def _documents(self, hits: Any) -> list[Document]:
+        surface_notes(getattr(hits, "notes", None), where=f"{type(self.memory).__name__} retriever")
+        return as_documents(hits)

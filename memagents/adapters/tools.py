@@ -1,52 +1,45 @@
-"""Agent tools over a :class:`~memagents.graphmem.memory.GraphMemory`.
+"""Agent tools over any memagents memory: ``search_memory`` and ``save_memory``.
 
-- ``search_memory(query, k)``: the memory's Personalized PageRank search, formatted for a
-  model (rank, passage id and text, best first).
-- ``save_memory(text)``: store a passage with ``memory.add`` (the memory extracts its facts
-  with a chat model or an extractor; without one the tool answers with a readable error
-  instead of crashing the agent).
+- ``search_memory(query, k)``: the memory's search, formatted for a model (rank, item id and
+  text, best first).
+- ``save_memory(text)``: store a passage with the memory's ``add`` (a capability that needs a
+  chat model to store, such as graph memory's triple extraction, answers with a readable error
+  instead of crashing the agent when none is configured).
 
 Both are ``StructuredTool``s with sync and async implementations. Errors a model can act on
 (empty query, bad ``k``, no chat model, failed extraction) come back as the tool's text
 (``ToolException`` handled by the tool), so an agent reads them in its ``ToolMessage``. The
-namespace is the ``namespace`` given here (a name or a template like ``"users/{user_id}"``,
-filled from ``config["configurable"]`` then the run's context), else
-``config["configurable"]["namespace"]``, else the run's ``context.namespace``, else the
-memory's default (see :mod:`memagents.base`; a ``user_id`` alone is never a namespace). A
-search's notes are logged at WARNING on the ``"memagents"`` logger, and shown to the model
-when nothing was found.
+namespace is the ``namespace`` given here (a name or a template like ``"users/{user_id}"``),
+else the one namespace rule of :mod:`memagents.base.namespaces`. A search's notes are logged at
+WARNING on the ``"memagents"`` logger, and shown to the model when nothing was found.
 
 Example:
-    >>> import tempfile
-    >>> from memagents.graphmem import GraphMemory
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     with GraphMemory.open(folder, embeddings="hash") as memory:
-    ...         _ = memory.add_triples([("Ada lives in Velm.", [("Ada", "lives in", "Velm")])],
-    ...                                ids=["m1"])
-    ...         search, save = create_memory_tools(memory)
-    ...         found = search.invoke({"query": "Where does Ada live?"})
-    ...         print(found.splitlines()[0], found.splitlines()[-1])
-    ...         print(save.invoke({"text": "Bo lives in Tarn."})[:25])
-    Found 1 memory for 'Where does Ada live?': Ada lives in Velm.
-    Could not save to memory:
+    >>> from memagents.base import InMemoryMemory
+    >>> memory = InMemoryMemory()
+    >>> _ = memory.add(["Ada lives in Velm."], ids=["m1"])
+    >>> search, save = create_memory_tools(memory)
+    >>> print(search.invoke({"query": "Where does Ada live?"}))
+    Found 1 memory for 'Where does Ada live?':
+    [1] id=m1
+    Ada lives in Velm.
+    >>> save.invoke({"text": "Bo lives in Tarn."})[:15]
+    'Saved to memory'
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field, create_model
 
+from memagents.base.memory import Memory
 from memagents.base.namespaces import NamespaceSpec, resolve_namespace, run_context
+from memagents.base.results import AddResult, SearchHits
 from memagents.base.state import surface_notes
 from memagents.errors import ConfigError, MemagentsError
-
-if TYPE_CHECKING:
-    from memagents.graphmem._results import AddResult, SearchHits
-    from memagents.graphmem.memory import GraphMemory
 
 __all__ = [
     "SaveMemoryInput",
@@ -59,9 +52,7 @@ __all__ = [
 MAX_K = 50
 
 SEARCH_DESCRIPTION = (
-    "Search long-term memory for stored passages relevant to a question. Memory is a "
-    "knowledge graph, so multi-hop questions work (e.g. 'Where was the founder of X born?'). "
-    "Returns the best passages, best first, with their ids, or says that nothing was found."
+    "Search long-term memory for stored passages relevant to a question. Returns the best passages, best first, with their ids, or says that nothing was found."
 )
 SAVE_DESCRIPTION = (
     "Save a fact or a short passage to long-term memory so it can be found later with "
@@ -135,28 +126,31 @@ def _tool_error(exc: MemagentsError, action: str) -> ToolException:
 
 
 def create_search_memory_tool(
-    memory: GraphMemory,
+    memory: Memory,
     *,
     namespace: NamespaceSpec | None = None,
     k: int = 5,
     name: str = "search_memory",
     description: str = SEARCH_DESCRIPTION,
+    search_options: dict[str, Any] | None = None,
 ) -> StructuredTool:
-    """The ``search_memory`` tool (see the module docstring); ``k`` is the default count."""
+    """The ``search_memory`` tool (see the module docstring); ``k`` is the default count,
+    ``search_options`` the capability options of every search."""
+    options = dict(search_options or {})
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise ConfigError(f"k must be an integer from 1 to {MAX_K}, got {k!r}.")
 
     def search_memory(query: str, config: RunnableConfig, k: int = k) -> str:
         try:
             ns = resolve_namespace(namespace, config, run_context())
-            return format_hits(query, memory.search(query, k, namespace=ns))
+            return format_hits(query, memory.search(query, k, namespace=ns, **options))
         except MemagentsError as exc:
             raise _tool_error(exc, "search") from exc
 
     async def asearch_memory(query: str, config: RunnableConfig, k: int = k) -> str:
         try:
             ns = resolve_namespace(namespace, config, run_context())
-            return format_hits(query, await memory.asearch(query, k, namespace=ns))
+            return format_hits(query, await memory.asearch(query, k, namespace=ns, **options))
         except MemagentsError as exc:
             raise _tool_error(exc, "search") from exc
 
@@ -172,7 +166,7 @@ def create_search_memory_tool(
 
 
 def create_save_memory_tool(
-    memory: GraphMemory,
+    memory: Memory,
     *,
     namespace: NamespaceSpec | None = None,
     name: str = "save_memory",
@@ -206,11 +200,13 @@ def create_save_memory_tool(
 
 
 def create_memory_tools(
-    memory: GraphMemory,
+    memory: Memory,
     *,
     namespace: NamespaceSpec | None = None,
     k: int = 5,
     include: Sequence[str] = ("search", "save"),
+    search_description: str = SEARCH_DESCRIPTION,
+    search_options: dict[str, Any] | None = None,
 ) -> list[BaseTool]:
     """``[search_memory, save_memory]`` over ``memory`` (pick with ``include``).
 
@@ -219,9 +215,15 @@ def create_memory_tools(
         namespace: Fixed namespace or template (default: resolved per run).
         k: Default number of passages ``search_memory`` returns.
         include: Which tools to build, in order: ``"search"`` and/or ``"save"``.
+        search_description: What the model reads about ``search_memory`` (a capability
+            says what its search is good at).
+        search_options: Capability options of every search.
     """
     makers: dict[str, Any] = {
-        "search": lambda: create_search_memory_tool(memory, namespace=namespace, k=k),
+        "search": lambda: create_search_memory_tool(
+            memory, namespace=namespace, k=k, description=search_description,
+            search_options=search_options,
+        ),
         "save": lambda: create_save_memory_tool(memory, namespace=namespace),
     }
     unknown = [i for i in include if i not in makers]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from memagents.base.memory import Memory, check_ids, check_k
 from memagents.base.ops import AddOp, DeleteOp, GetOp, Op, SearchOp
+from memagents.base.reference import InMemoryMemory
 from memagents.base.results import AddResult, DeleteResult, Hit, SearchHits
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "DeleteResult",
     "GetOp",
     "Hit",
+    "InMemoryMemory",
     "Memory",
     "Op",
     "SearchHits",

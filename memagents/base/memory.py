@@ -51,7 +51,8 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 from memagents.base.ops import AddOp, DeleteOp, GetOp, Op, SearchOp
@@ -74,6 +75,17 @@ class Memory(ABC):
     namespace: str = "default"
     add_options: ClassVar[frozenset[str]] = frozenset()
     search_options: ClassVar[frozenset[str]] = frozenset()
+    folder: Path | None = None
+    """Where the memory keeps its files (``None``: in memory only); adapters that persist
+    state of their own (the LangGraph store's ``store.db``) put it here."""
+    max_input_chars: int | None = None
+    """The longest text an item may have (``None``: no limit), checked by adapters before
+    they write anything."""
+
+    @property
+    def closed(self) -> bool:
+        """True once the memory is closed (adapters refuse to use it then)."""
+        return False
 
     # ------------------------------------------------------------------ the contract
     @abstractmethod
@@ -131,7 +143,7 @@ class Memory(ABC):
     ) -> SearchOp:
         _check_options(type(self).__name__, "search", options, self.search_options)
         if not isinstance(query, str) or not query.strip():
-            raise InputError(f"search() needs a non-empty question string, got {query!r:.60}.")
+            raise InputError(f"the search query must be a non-empty string, got {query!r:.60}.")
         return SearchOp(query=query, k=check_k(k), namespace=namespace, options=dict(options))
 
     # ------------------------------------------------------------------ derived: sync
@@ -208,23 +220,24 @@ def check_k(k: Any, what: str = "k") -> int:
 
 
 def check_ids(ids: Any, method: str) -> tuple[str, ...]:
-    """Ids as a tuple of strings: a single string is one id; ``None`` and non-strings are
-    refused.
+    """Ids as a tuple of strings: a single string is one id (never its characters), any other
+    iterable is read once; ``None`` and non-strings are refused.
 
-    >>> check_ids("m0001", "get"), check_ids(["a", "b"], "get")
+    >>> check_ids("m0001", "get"), check_ids(iter(["a", "b"]), "get")
     (('m0001',), ('a', 'b'))
     """
     if isinstance(ids, str):
         return (ids,)
-    if ids is None or isinstance(ids, (bytes, Mapping)) or not isinstance(ids, Sequence):
+    if ids is None or isinstance(ids, (bytes, bytearray, Mapping)) or not isinstance(ids, Iterable):
         raise InputError(
             f"{method}() takes an id or a list of ids, got {type(ids).__name__}: "
             f"{method}(['id1', 'id2'])."
         )
+    ids = tuple(ids)
     bad = [i for i in ids if not isinstance(i, str)]
     if bad:
         raise InputError(f"{method}() ids must be strings, got {bad[0]!r:.60}.")
-    return tuple(ids)
+    return ids
 
 
 def _check_options(

@@ -45,6 +45,16 @@ class Hit:
     score: float | None = None
     rank: int | None = None
 
+    def stable_score(self) -> float | None:
+        """A score with one meaning across queries (a threshold users set keeps working);
+        the LangGraph store adapter reports it as ``SearchItem.score``. Default: ``score``."""
+        return self.score
+
+    def merge_key(self) -> tuple[float, ...]:
+        """How hits of separate searches (several namespaces) compare, best first: the
+        stable score, then what breaks its ties. Only called when ``stable_score`` is set."""
+        return (float(self.stable_score() or 0.0),)
+
     def scores(self) -> dict[str, Any]:
         """What goes under ``Document.metadata["memagents"]`` (subclasses add their scores)."""
         return {"namespace": self.namespace, "score": self.score, "rank": self.rank}

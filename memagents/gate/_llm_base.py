@@ -18,7 +18,7 @@ from memagents.errors import ConfigError, InputError
 from memagents.gate.base import RetrievalPolicy
 from memagents.models import PromptTemplate, StructuredLLM, get_prompt
 
-__all__ = ["as_structured_llm"]
+__all__: list[str] = []
 
 _PREFIX = re.compile(r"^\s*(?:a|answer)\s*:\s*", re.IGNORECASE)
 _ABSTAIN = re.compile(
@@ -26,29 +26,6 @@ _ABSTAIN = re.compile(
     r"|unable)|not\s+sure|unknown|no\s+idea|sorry)\b",
     re.IGNORECASE,
 )
-
-
-def as_structured_llm(llm: Any, *, what: str = "this policy") -> StructuredLLM:
-    """A configured :class:`StructuredLLM` from one, a chat model, a spec, or None (env).
-
-    Raises:
-        ConfigError: no chat model is configured (names ``llm=`` and ``MEMAGENTS_LLM``).
-    """
-    if isinstance(llm, StructuredLLM):
-        structured = llm
-    elif llm is None or isinstance(llm, str) or hasattr(llm, "invoke"):
-        structured = StructuredLLM(llm)
-    else:
-        raise InputError(
-            f"llm must be a StructuredLLM, a chat model or a spec string, not {type(llm).__name__}."
-        )
-    if not structured.configured:
-        raise ConfigError(
-            f"{what} needs a chat model: pass llm= (a spec such as "
-            "'openai:gpt-4o-mini', a langchain chat model or a StructuredLLM) or "
-            "set MEMAGENTS_LLM."
-        )
-    return structured
 
 
 def _view(llm: StructuredLLM, model: Any) -> StructuredLLM:
@@ -78,7 +55,7 @@ class _LLMPolicy(RetrievalPolicy):
     """Shared plumbing: the StructuredLLM, a prompt resolved at call time (overrides apply)."""
 
     def __init__(self, llm: Any, prompt: PromptTemplate | str, token: str = "") -> None:
-        self.llm = as_structured_llm(llm, what=f"the {self.name!r} policy")
+        self.llm = StructuredLLM.coerce(llm, require=f"the {self.name!r} policy")
         if not isinstance(token, str):
             raise InputError(f"token must be a string such as '<RET>', got {token!r}.")
         self.token = token.strip()

@@ -212,20 +212,7 @@ class Answerer:
         usage: Usage | None = None,
         budget: Budget | None = None,
     ) -> None:
-        if isinstance(llm, StructuredLLM):
-            if usage is None and budget is None:
-                self.llm = llm
-            else:
-                self.llm = StructuredLLM(
-                    llm.model,
-                    settings=llm.settings,
-                    usage=usage if usage is not None else llm.usage,
-                    budget=budget if budget is not None else llm.budget,
-                    retry=llm.retry,
-                    max_concurrency=llm.max_concurrency,
-                )
-        else:
-            self.llm = StructuredLLM(llm, usage=usage, budget=budget)
+        self.llm = StructuredLLM.coerce(llm, usage=usage, budget=budget)
 
     @property
     def usage(self) -> Usage:

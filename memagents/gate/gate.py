@@ -88,7 +88,7 @@ class RetrievalGate:
             return llm
         if llm is None and self.settings.llm is None:
             return None
-        return StructuredLLM(llm, settings=self.settings, usage=usage, budget=budget)
+        return StructuredLLM.coerce(llm, settings=self.settings, usage=usage, budget=budget)
 
     def _resolve_policy(self, policy: Any, options: dict[str, Any]) -> RetrievalPolicy:
         if isinstance(policy, RetrievalPolicy):

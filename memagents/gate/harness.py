@@ -257,12 +257,12 @@ def _warnings(records: Sequence[Mapping[str, Any]]) -> list[str]:
         return []
     fields = ", ".join(PASSAGE_FIELDS)
     if empty == len(retrieved):
-        return [f"none of the {empty} retrieving questions had a passage (fields: {fields}): "
-                "they were answered closed-book and the has-answer rate is 0 for that reason. "
-                "Give each item its passage text (`memagents sample export` writes "
-                "gold_passage)."]
-    return [f"{empty} of {len(retrieved)} retrieving questions had no passage (fields: "
-            f"{fields}): answered closed-book, counted as has-answer misses."]
+        return [(f"none of the {empty} retrieving questions had a passage (fields: {fields}): "
+                 "they were answered closed-book and the has-answer rate is 0 for that reason. "
+                 "Give each item its passage text (`memagents sample export` writes "
+                 "gold_passage).")]
+    return [(f"{empty} of {len(retrieved)} retrieving questions had no passage (fields: "
+             f"{fields}): answered closed-book, counted as has-answer misses.")]
 
 
 class Harness:

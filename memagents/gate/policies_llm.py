@@ -26,7 +26,6 @@ from memagents.gate._llm_base import (
     _read,
     _text,
     _view,
-    as_structured_llm,
 )
 from memagents.gate.base import Decision
 from memagents.gate.policies import check_fraction, check_question
@@ -39,7 +38,6 @@ __all__ = [
     "SelfConsistency",
     "TokenProbability",
     "VerbalizedConfidence",
-    "as_structured_llm",
     "logprob_problem",
     "p_token",
 ]

@@ -215,7 +215,7 @@ def build_adaptive_rag(
     if isinstance(max_retrievals, bool) or not isinstance(max_retrievals, int) or (
             max_retrievals < 1):
         raise InputError(f"max_retrievals must be a positive integer, got {max_retrievals!r}.")
-    structured = llm if isinstance(llm, StructuredLLM) else StructuredLLM(llm)
+    structured = StructuredLLM.coerce(llm)
     if gate is None:
         gate = RetrievalGate("adapt-llm", llm=structured)
     elif isinstance(gate, str):

@@ -14,9 +14,7 @@ from memagents.graphmem.extraction import Extraction, Extractor, LLMExtractor
 from memagents.graphmem.graph import GraphDelta, GraphIndex
 from memagents.graphmem.memory import GraphMemory
 from memagents.graphmem.recognition import LLMFactFilter
-from memagents.graphmem.retriever import GraphMemoryRetriever
 from memagents.graphmem.search import Explanation, GraphSearcher
-from memagents.graphmem.store import GraphMemoryStore
 
 __all__ = [
     "AddResult",
@@ -28,8 +26,6 @@ __all__ = [
     "GraphDelta",
     "GraphIndex",
     "GraphMemory",
-    "GraphMemoryRetriever",
-    "GraphMemoryStore",
     "GraphSearcher",
     "LLMExtractor",
     "LLMFactFilter",

@@ -110,6 +110,7 @@ def _hits(memory: GraphMemory, plan: _Plan, result: SearchResult) -> SearchHits:
             dense_score=float(h.dense_score),
             ppr_score=float(h.ppr_score),
             rank=h.rank,
+            used_graph=result.explanation.used_graph,
         )
         for h in result.hits
         if h.passage_id in rows

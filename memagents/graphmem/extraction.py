@@ -107,7 +107,7 @@ class LLMExtractor:
     """
 
     def __init__(self, llm: StructuredLLM | Any, *, prompt: PromptTemplate | None = None) -> None:
-        self.llm = llm if isinstance(llm, StructuredLLM) else StructuredLLM(llm)
+        self.llm = StructuredLLM.coerce(llm)
         self.prompt = prompt
         self._model_name = (
             getattr(self.llm.model, "model_name", None)

@@ -33,7 +33,7 @@ import errno
 import os
 import threading
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +41,13 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from typing_extensions import Self
 
+from memagents.adapters.facade import Adaptable
+from memagents.base.memory import Memory
+from memagents.base.ops import AddOp, DeleteOp, GetOp, Op, SearchOp
 from memagents.config import Settings, get_settings
 from memagents.errors import ConfigError, InputError, NamespaceError, StorageError
 from memagents.graphmem._ingest import Ingestor, ProgressFn, check_ids, check_string
-from memagents.graphmem._results import AddResult, DeleteResult, MemoryHit, SearchHits
+from memagents.graphmem._results import AddResult, MemoryHit
 from memagents.graphmem.config import Preset, get_preset
 from memagents.graphmem.extraction import Extractor, LLMExtractor
 from memagents.graphmem.graph import GraphIndex
@@ -54,7 +57,6 @@ from memagents.models import (
     Budget,
     StructuredLLM,
     Usage,
-    chat_model_configured,
     embed_texts,
     embeddings_id,
     resolve_embeddings,
@@ -105,11 +107,30 @@ def check_namespace(namespace: Any) -> str:
     return namespace
 
 
-class GraphMemory:
+class GraphMemory(Memory, Adaptable):
     """HippoRAG 2 graph memory in a folder. Build it with :meth:`open`.
+
+    It implements the capability contract (:class:`~memagents.base.Memory`): ``add``,
+    ``search``, ``get``, ``delete`` and their async twins come from :meth:`batch` /
+    :meth:`abatch`; ``node()``, ``as_retriever()``, ``as_tools()`` and ``as_store()`` are the
+    shared adapters (:mod:`memagents.adapters`).
+
+    ``add(texts, *, ids=None, metadata=None, namespace=None, progress=None, extract=True)``
+    stores strings or ``Document``s: one LLM call per new passage extracts its triples (cached
+    by content hash), then embeddings and graph update incrementally; re-adding unchanged
+    content costs nothing. Metadata is one dict per text of JSON values (string keys, finite
+    numbers, at most 32 levels). A passage whose extraction fails is reported in ``failed``
+    while the others index. ``search(query, k=5, *, namespace=None, preset=None,
+    use_filter=None)`` ranks passages with Personalized PageRank; the hits carry an
+    ``explanation`` (linked facts, seed phrases, whether the recognition filter ran) and
+    ``notes``. ``get`` takes one id or a list; ``delete`` recomputes the graph as if the
+    passages had never been added.
 
     Use it as a context manager (or call :meth:`close`) to release the folder lock.
     """
+
+    add_options = frozenset({"progress", "extract"})
+    search_options = frozenset({"preset", "use_filter"})
 
     def __init__(
         self,
@@ -196,12 +217,7 @@ class GraphMemory:
             store = GraphStore(root / "memory.db")
             _check_identity(store, "embeddings", key, "embeddings=")
             _check_identity(store, "graph_config", repr(the_preset.graph), "preset=")
-            if isinstance(llm, StructuredLLM):
-                structured = llm
-            else:
-                has_llm = llm is not None or chat_model_configured(settings)
-                structured = StructuredLLM(llm if has_llm else None, settings=settings,
-                                           budget=budget)
+            structured = StructuredLLM.coerce(llm, settings=settings, budget=budget)
             return cls(
                 root, store=store, lock=lock, embeddings=emb, embeddings_key=key,
                 preset=the_preset, llm=structured, extractor=extractor, use_filter=use_filter,
@@ -231,6 +247,16 @@ class GraphMemory:
         return f"GraphMemory({str(self.folder)!r}, preset={self.preset.name!r})"
 
     # --------------------------------------------------------------- plumbing
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        return self._closed
+
+    @property
+    def max_input_chars(self) -> int:  # type: ignore[override]
+        """The longest passage accepted (the ``max_input_chars`` setting)."""
+        return int(self.settings.max_input_chars)
+
     @property
     def has_llm(self) -> bool:
         """True when a chat model is configured (extraction and the filter can run)."""
@@ -285,56 +311,67 @@ class GraphMemory:
         with self._mutex:
             self._indexes.pop(namespace, None)
 
-    # ------------------------------------------------------------------ write
-    def add(
-        self,
-        texts: Sequence[Any],
-        *,
-        ids: Sequence[str] | None = None,
-        metadata: Sequence[dict[str, Any]] | None = None,
-        namespace: str | None = None,
-        progress: ProgressFn | None = None,
-    ) -> AddResult:
-        """Store passages (strings or langchain ``Document``s): extract, embed, link.
+    # ------------------------------------------------------------- the contract
+    def batch(self, ops: Sequence[Op]) -> list[Any]:
+        """Run contract operations in order (see :class:`~memagents.base.Memory`).
 
-        Re-adding unchanged content costs no LLM or embedding call; an existing id with new
-        content replaces the old passage. Passages whose extraction failed (and any left
-        ``pending`` by a crash) are retried too.
-
-        Args:
-            texts: Strings or ``Document``s (their ``id`` and ``metadata`` are kept).
-            ids: One id per text (``None`` entries: derived from the content).
-            metadata: One dict per text of JSON values: string keys, finite numbers, at most
-                32 levels deep.
-            namespace: Target namespace (default: the memory's).
-            progress: ``progress(done, total)`` called as extraction advances.
-
-        Raises:
-            InputError: A text, id or metadata value is invalid (empty, too long, not JSON,
-                NaN, a lone surrogate...). Nothing is stored then.
-
-        A passage whose extraction fails (the model never returned valid JSON, or returned
-        strings that cannot be stored) is reported in ``failed`` while the others index;
-        passages with no triples are listed in ``empty`` and ``notes``.
+        ``add`` options: ``progress`` (``progress(done, total)`` as extraction advances) and
+        ``extract`` (``False``: store the passages with no triples and no LLM call). ``search``
+        options: ``preset`` and ``use_filter``.
         """
-        ns = self._ns(namespace)
-        return self._ingest.add(texts, ids=ids, metadata=metadata, namespace=ns, progress=progress)
+        return [self._run_op(op) for op in ops]
 
-    async def aadd(
-        self,
-        texts: Sequence[Any],
-        *,
-        ids: Sequence[str] | None = None,
-        metadata: Sequence[dict[str, Any]] | None = None,
-        namespace: str | None = None,
-        progress: ProgressFn | None = None,
-    ) -> AddResult:
-        """Async twin of :meth:`add` (extraction runs on the model's async API)."""
-        ns = self._ns(namespace)
-        return await self._ingest.aadd(
-            texts, ids=ids, metadata=metadata, namespace=ns, progress=progress
-        )
+    async def abatch(self, ops: Sequence[Op]) -> list[Any]:
+        """Async twin of :meth:`batch`: extraction, query embedding and the recognition
+        filter run on the models' async APIs; SQLite work runs in worker threads."""
+        out: list[Any] = []
+        for op in ops:
+            if isinstance(op, AddOp) and op.options.get("extract", True):
+                ns = self._ns(op.namespace)
+                out.append(await self._ingest.aadd(
+                    list(op.items), ids=op.ids, metadata=op.metadata, namespace=ns,
+                    progress=op.options.get("progress"),
+                ))
+            elif isinstance(op, SearchOp):
+                from memagents.graphmem._search import arun_search
 
+                ns = self._ns(op.namespace)
+                check_string(op.query, "the search query")
+                out.append(await arun_search(self, op.query, op.k, ns, op.options.get("preset"),
+                                             op.options.get("use_filter")))
+            else:
+                out.append(await asyncio.to_thread(self._run_op, op))
+        return out
+
+    def _run_op(self, op: Op) -> Any:
+        ns = self._ns(op.namespace)
+        if isinstance(op, AddOp):
+            progress = op.options.get("progress")
+            if op.options.get("extract", True):
+                return self._ingest.add(list(op.items), ids=op.ids, metadata=op.metadata,
+                                        namespace=ns, progress=progress)
+            passages = [(getattr(t, "page_content", t), []) for t in op.items]
+            ids = op.ids
+            if ids is None and any(getattr(t, "id", None) for t in op.items):
+                ids = tuple(getattr(t, "id", None) for t in op.items)
+            metadata = op.metadata
+            if metadata is None and any(getattr(t, "metadata", None) for t in op.items):
+                metadata = tuple(dict(getattr(t, "metadata", None) or {}) for t in op.items)
+            return self._ingest.add_triples(passages, ids=ids, metadata=metadata, namespace=ns,
+                                            progress=progress)
+        if isinstance(op, SearchOp):
+            from memagents.graphmem._search import run_search
+
+            check_string(op.query, "the search query")
+            return run_search(self, op.query, op.k, ns, op.options.get("preset"),
+                              op.options.get("use_filter"))
+        if isinstance(op, GetOp):
+            return self._get(list(op.ids), ns)
+        if isinstance(op, DeleteOp):
+            return self._ingest.delete(list(op.ids), namespace=ns)
+        raise InputError(f"GraphMemory cannot run {type(op).__name__}.")
+
+    # ------------------------------------------------------------ graph-specific
     def add_triples(
         self,
         passages: Sequence[Any],
@@ -352,67 +389,7 @@ class GraphMemory:
             passages, ids=ids, metadata=metadata, namespace=ns, progress=progress
         )
 
-    def delete(self, ids: Sequence[str], *, namespace: str | None = None) -> DeleteResult:
-        """Delete passages; the graph becomes exactly what it would be had they never been
-        added (weights, synonymy and fact edges recomputed). Unknown ids are reported."""
-        return self._ingest.delete(ids, namespace=self._ns(namespace))
-
-    async def adelete(self, ids: Sequence[str], *, namespace: str | None = None) -> DeleteResult:
-        """Async twin of :meth:`delete`."""
-        return await asyncio.to_thread(self.delete, ids, namespace=namespace)
-
-    # ------------------------------------------------------------------- read
-    def search(
-        self,
-        query: str,
-        k: int = 5,
-        *,
-        namespace: str | None = None,
-        preset: str | Preset | None = None,
-        use_filter: bool | None = None,
-    ) -> SearchHits:
-        """Rank stored passages for ``query`` with Personalized PageRank.
-
-        Returns a list of :class:`MemoryHit` (best first) with an ``explanation`` attribute:
-        linked facts, seed phrases, whether the recognition filter ran (and why not).
-        """
-        from memagents.graphmem._search import run_search
-
-        ns = self._ns(namespace)
-        if isinstance(query, str):
-            check_string(query, "the search query")
-        return run_search(self, query, k, ns, preset, use_filter)
-
-    async def asearch(
-        self,
-        query: str,
-        k: int = 5,
-        *,
-        namespace: str | None = None,
-        preset: str | Preset | None = None,
-        use_filter: bool | None = None,
-    ) -> SearchHits:
-        """Async twin of :meth:`search` (query embedding and the recognition filter run on the
-        models' async APIs)."""
-        from memagents.graphmem._search import arun_search
-
-        ns = self._ns(namespace)
-        if isinstance(query, str):
-            check_string(query, "the search query")
-        return await arun_search(self, query, k, ns, preset, use_filter)
-
-    def get(self, ids: Iterable[str] | str, *, namespace: str | None = None) -> list[MemoryHit]:
-        """Stored passages by id (any status) with their triples, in the order asked; unknown
-        ids are skipped. ``ids`` is a list (or any iterable) of ids; a single id string is read
-        as ``[id]``."""
-        ns = self._ns(namespace)
-        if isinstance(ids, str):
-            ids = [ids]
-        elif isinstance(ids, (bytes, bytearray, dict)) or not isinstance(ids, Iterable):
-            raise InputError(
-                f"pass a list of ids (or one id string) to get, got {type(ids).__name__}."
-            )
-        ids = list(ids)
+    def _get(self, ids: list[str], ns: str) -> list[MemoryHit]:
         rows = {p.id: p for p in self.store.passages(ns, ids=check_ids(ids))}
         triples = self.store.triples(ns, ids=list(rows))
         return [
@@ -446,29 +423,36 @@ class GraphMemory:
         }
 
     # ------------------------------------------------------------- interfaces
-    def node(self, k: int = 5, **kw: Any) -> Any:
-        """A LangGraph node searching this memory; see :func:`.nodes.memory_node`."""
-        from memagents.graphmem.nodes import memory_node
-
-        return memory_node(self, k=k, **kw)
-
-    def as_retriever(self, k: int = 5, **kw: Any) -> Any:
-        """A langchain retriever; see :class:`.retriever.GraphMemoryRetriever`."""
-        from memagents.graphmem.retriever import GraphMemoryRetriever
-
-        return GraphMemoryRetriever(memory=self, k=k, **kw)
+    def as_retriever(self, k: int = 5, *, use_filter: bool | None = None, **kw: Any) -> Any:
+        """A langchain retriever (:class:`~memagents.adapters.MemoryRetriever`);
+        ``use_filter`` is passed to every search."""
+        if use_filter is not None:
+            kw["search_options"] = {**kw.get("search_options", {}), "use_filter": use_filter}
+        return super().as_retriever(k, **kw)
 
     def as_tools(self, **kw: Any) -> Any:
-        """Agent tools ``[search_memory, save_memory]``; see :func:`.tools.create_memory_tools`."""
-        from memagents.graphmem.tools import create_memory_tools
+        """Agent tools ``[search_memory, save_memory]`` (:func:`~memagents.adapters.create_memory_tools`)."""
+        kw.setdefault("search_description", SEARCH_DESCRIPTION)
+        return super().as_tools(**kw)
 
-        return create_memory_tools(self, **kw)
+    def as_store(
+        self, *, extract: bool | None = None, use_filter: bool | None = None, **kw: Any
+    ) -> Any:
+        """A LangGraph ``BaseStore`` (:class:`~memagents.adapters.MemoryStore`) whose
+        ``search(query=...)`` runs PPR. ``extract``: build passages with LLM triple extraction
+        (default: when the memory has a chat model or an extractor; else passages are stored
+        with no triples and search is dense); ``use_filter``: the recognition filter."""
+        can = self._extractor is not None or self.has_llm
+        kw.setdefault("add_options", {"extract": can if extract is None else bool(extract)})
+        kw.setdefault("search_options", {"use_filter": use_filter})
+        return super().as_store(**kw)
 
-    def as_store(self, **kw: Any) -> Any:
-        """A LangGraph ``BaseStore``; see :class:`.store.GraphMemoryStore`."""
-        from memagents.graphmem.store import GraphMemoryStore
 
-        return GraphMemoryStore(self, **kw)
+SEARCH_DESCRIPTION = (
+    "Search long-term memory for stored passages relevant to a question. Memory is a "
+    "knowledge graph, so multi-hop questions work (e.g. 'Where was the founder of X born?'). "
+    "Returns the best passages, best first, with their ids, or says that nothing was found."
+)
 
 
 def _make_folder(folder: Any) -> Path:

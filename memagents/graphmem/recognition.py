@@ -106,7 +106,7 @@ class LLMFactFilter:
     def __init__(
         self, llm: StructuredLLM | Any, *, max_facts: int = 4, cooldown: float | None = None
     ) -> None:
-        self.llm = llm if isinstance(llm, StructuredLLM) else StructuredLLM(llm)
+        self.llm = StructuredLLM.coerce(llm)
         self.max_facts = max_facts
         self.cooldown = FILTER_COOLDOWN_S if cooldown is None else float(cooldown)
         self.last_error: str | None = None

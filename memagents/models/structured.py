@@ -17,6 +17,7 @@ The retry logic is one generator of *send*/*sleep* actions, run by the drivers i
 from __future__ import annotations
 
 import asyncio
+import copy
 import random
 import threading
 import time
@@ -30,7 +31,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, conver
 from pydantic import BaseModel
 
 from memagents.config import Settings, get_settings
-from memagents.errors import BudgetExceeded, InputError, LLMError, MemagentsError
+from memagents.errors import BudgetExceeded, ConfigError, InputError, LLMError, MemagentsError
 from memagents.models._json import ParseProblem, add_schema_instructions, parse_structured
 from memagents.models._retry import (
     Protocol,
@@ -153,6 +154,60 @@ class StructuredLLM:
 
     # -- configuration -------------------------------------------------------------------
 
+    @classmethod
+    def coerce(
+        cls,
+        llm: Any = None,
+        *,
+        settings: Settings | None = None,
+        usage: Usage | None = None,
+        budget: Budget | None = None,
+        require: str | None = None,
+    ) -> StructuredLLM:
+        """The one way memagents turns "a model" into a :class:`StructuredLLM`.
+
+        Accepts a ``StructuredLLM`` (returned as is, or as a sibling sharing its model when
+        ``usage``/``budget`` differ), a langchain ``BaseChatModel`` (anything with
+        ``invoke``), a spec string such as ``"openai:gpt-4o-mini"``, or ``None`` (the ``llm``
+        setting, ``MEMAGENTS_LLM``; unconfigured when unset).
+
+        Args:
+            llm: The model, in any of the forms above.
+            settings: Settings for specs and defaults.
+            usage: Counters to record into (default: the StructuredLLM's own, or new ones).
+            budget: Limits to respect.
+            require: When set, raise :class:`ConfigError` if no model is configured, naming
+                ``require`` as what needs one (e.g. ``"the recognition filter"``).
+
+        Example:
+            >>> from memagents.testing import ScriptedChatModel
+            >>> llm = StructuredLLM.coerce(ScriptedChatModel(default="hi"))
+            >>> StructuredLLM.coerce(llm) is llm, llm.configured
+            (True, True)
+        """
+        if isinstance(llm, StructuredLLM):
+            same_usage = usage is None or usage is llm.usage
+            same_budget = budget is None or budget == llm.budget
+            structured = llm
+            if not (same_usage and same_budget):
+                structured = copy.copy(llm)
+                structured.usage = llm.usage if usage is None else usage
+                structured.budget = llm.budget if budget is None else budget
+        elif llm is None or isinstance(llm, str) or hasattr(llm, "invoke"):
+            structured = cls(llm, settings=settings, usage=usage, budget=budget)
+        else:
+            raise InputError(
+                "llm must be a spec string such as 'openai:gpt-4o-mini', a langchain chat model "
+                f"or a StructuredLLM, not {type(llm).__name__}."
+            )
+        if require and not structured.configured:
+            raise ConfigError(
+                f"{require} needs a chat model: pass llm= (a spec such as "
+                "'openai:gpt-4o-mini', a langchain chat model or a StructuredLLM) or set "
+                "MEMAGENTS_LLM."
+            )
+        return structured
+
     def with_model(self, model: Any) -> StructuredLLM:
         """A sibling calling ``model`` (e.g. the same model bound to other sampling parameters)
         that shares this one's usage, budget, retry policy and concurrency slots.
@@ -164,8 +219,6 @@ class StructuredLLM:
             >>> other.chat([("user", "hi")]).content, other.usage is base.usage
             ('b', True)
         """
-        import copy
-
         sibling = copy.copy(self)
         sibling._model = model
         sibling._tokenizer = self.tokenizer
@@ -428,5 +481,4 @@ def structured_call(
     **variables: Any,
 ) -> T:
     """One-off :meth:`StructuredLLM.call` (pass a ``StructuredLLM`` to share usage/budget)."""
-    llm = model if isinstance(model, StructuredLLM) else StructuredLLM(model)
-    return llm.call(template, schema, **variables)
+    return StructuredLLM.coerce(model).call(template, schema, **variables)

@@ -11,10 +11,11 @@
 from __future__ import annotations
 
 from memagents.stores.chroma import ChromaVectorIndex, parse_chroma_url
+from memagents.stores.factory import open_vector_index
 from memagents.stores.lock import FolderLock
 from memagents.stores.numpy_index import NumpyVectorIndex
 from memagents.stores.sqlite import Database, Migration
-from memagents.stores.vectors import VectorIndex, check_index_name, open_vector_index
+from memagents.stores.vectors import VectorIndex, check_index_name
 
 __all__ = [
     "ChromaVectorIndex",

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from memagents.errors import ConfigError, StorageError
-from memagents.stores.vectors import SCORE_DECIMALS, Metadata, VectorIndex, _matches
+from memagents.stores.vectors import SCORE_DECIMALS, Metadata, VectorIndex, matches_where
 
 __all__ = ["NumpyVectorIndex"]
 
@@ -138,7 +138,7 @@ class NumpyVectorIndex(VectorIndex):
             rows = np.arange(n)
             scores = self._mat[:n] @ q
         else:
-            rows = np.array([r for r, m in enumerate(self._meta) if _matches(m, where)], np.int64)
+            rows = np.array([r for r, m in enumerate(self._meta) if matches_where(m, where)], np.int64)
             scores = self._mat[rows] @ q if rows.size else np.zeros(0, np.float32)
         scores = np.round(scores.astype(np.float64), SCORE_DECIMALS)
         if k < scores.size:  # keep the top k plus everything tied with the k-th score

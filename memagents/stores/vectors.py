@@ -9,7 +9,7 @@ ascending order.
 
 Backends: :class:`~memagents.stores.numpy_index.NumpyVectorIndex` (exact brute force, persisted atomically to one ``.npz``
 file) and :class:`~memagents.stores.chroma.ChromaVectorIndex` (embedded ``PersistentClient`` or
-a Chroma server). :func:`open_vector_index` picks one from :class:`~memagents.config.Settings`.
+a Chroma server). :func:`~memagents.stores.factory.open_vector_index` picks one from :class:`~memagents.config.Settings`.
 """
 
 from __future__ import annotations
@@ -19,19 +19,14 @@ import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 import numpy as np
 from typing_extensions import Self
 
 from memagents.errors import ConfigError, InputError, StorageError
 
-if TYPE_CHECKING:
-    from memagents.config import Settings
-
-__all__ = ["VectorIndex", "check_index_name", "open_vector_index"]
+__all__ = ["VectorIndex", "check_index_name", "matches_where"]
 
 MetaValue = str | int | float | bool
 Metadata = dict[str, MetaValue]
@@ -231,31 +226,6 @@ class VectorIndex(ABC):
             raise StorageError(f"{type(self).__name__} is closed; open the index again.")
 
 
-def open_vector_index(
-    folder: str | Path, name: str, *, settings: Settings | None = None
-) -> VectorIndex:
-    """Open the vector index ``name`` of a memory folder, as the settings say.
-
-    ``vector_backend="numpy"`` gives ``NumpyVectorIndex(folder / f"{name}.npz")``;
-    ``"chroma"`` (default) gives a Chroma collection ``name``, on the server at
-    ``settings.chroma_url`` if set, else embedded in ``folder / "chroma"``.
-    """
-    from memagents.config import get_settings
-
-    check_index_name(name)
-    settings = settings or get_settings()
-    folder = Path(folder)
-    if settings.vector_backend == "numpy":
-        from memagents.stores.numpy_index import NumpyVectorIndex
-
-        return NumpyVectorIndex(folder / f"{name}.npz")
-    from memagents.stores.chroma import ChromaVectorIndex
-
-    if settings.chroma_url:
-        return ChromaVectorIndex(name, url=settings.chroma_url)
-    return ChromaVectorIndex(name, path=folder / "chroma")
-
-
 def check_index_name(name: str) -> str:
     """Validate an index/collection name: 3-512 of ``[A-Za-z0-9._-]``, alphanumeric ends."""
     if not isinstance(name, str) or not _NAME_RE.match(name):
@@ -386,5 +356,5 @@ def _same(a: object, b: object) -> bool:
     return isinstance(a, bool) == isinstance(b, bool) and a == b
 
 
-def _matches(meta: Metadata | None, where: Metadata) -> bool:
+def matches_where(meta: Metadata | None, where: Metadata) -> bool:
     return meta is not None and all(k in meta and _same(meta[k], v) for k, v in where.items())

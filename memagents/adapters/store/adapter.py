@@ -1,9 +1,12 @@
-"""A graph memory as a LangGraph ``BaseStore``: ``graph.compile(store=memory.as_store())``.
+"""Any memagents memory as a LangGraph ``BaseStore``: ``graph.compile(store=memory.as_store())``.
 
-:class:`GraphMemoryStore` keeps LangGraph items (namespace, key, JSON value, timestamps) in
-``store.db`` in the memory folder, and mirrors the text of their indexed fields into the
-:class:`~memagents.graphmem.memory.GraphMemory` as passages, so ``search(prefix, query=...)``
-ranks items with Personalized PageRank over the knowledge graph.
+:class:`MemoryStore` keeps LangGraph items (namespace, key, JSON value, timestamps) in
+``store.db`` in the memory's folder, and mirrors the text of their indexed fields into the
+memory (any :class:`~memagents.base.Memory` with a ``folder``) as passages, so
+``search(prefix, query=...)`` ranks items with the memory's own search: Personalized PageRank
+over the knowledge graph for a :class:`~memagents.graphmem.GraphMemory`. The rest of this page
+describes the store over a graph memory; another capability documents what its search and its
+scores mean.
 
 How items become passages:
 
@@ -11,10 +14,11 @@ How items become passages:
   the whole value as JSON) or per put (``index=[...]``; ``index=False`` stores the item
   without passages). Each text becomes a passage in the graph namespace of the item's namespace
   (``store:["users", "ada"]``), id = the key (whole-value passage) or ``["key", "field"]``.
-* With a chat model (or an extractor) on the memory, passages go through ``memory.add``: one
-  LLM extraction per new text, and search is real PPR over the extracted triples. Without one
-  they are stored with no triples (``add_triples``): the graph has passage nodes only and the
-  search degrades to dense retrieval with the memory's embeddings.
+* Passages go through ``memory.add`` with the store's ``add_options``. A graph memory with a
+  chat model (or an extractor) extracts triples (one LLM call per new text) and search is real
+  PPR over them; without one, ``as_store()`` passes ``extract=False``: passages are stored with
+  no triples, the graph has passage nodes only and the search degrades to dense retrieval with
+  the memory's embeddings.
 * Overwrites replace an item's passages, deletes remove them. Graph updates run after the
   items are committed, through an outbox table, so a crash in between is repaired later.
 
@@ -25,8 +29,8 @@ position and resets both timestamps (as ``InMemoryStore`` and ``SqliteStore`` do
 results come in insertion order, namespace by namespace; ``list_namespaces`` sorts.
 Differences, on purpose:
 
-* ``SearchItem.score`` comes from one ``memory.search`` per graph namespace and means one of
-  two things:
+* ``SearchItem.score`` is each hit's :meth:`~memagents.base.Hit.stable_score` from one
+  ``memory.search`` per memory namespace; for a graph memory it means one of two things:
 
   - **Dense hits** (the graph has no triples, as without a chat model, or no fact survived
     the recognition filter): the **cosine similarity** of the query and the item's text, as
@@ -38,10 +42,11 @@ Differences, on purpose:
     sum to at most 1 (the rest sits on phrase nodes), so values shrink as the graph grows and
     are not cosines: use them to rank, not with a fixed threshold. Items are ordered by it
     (the preset's ``rerank_window`` does not apply here: scores must be non-increasing).
-    ``memory.search(query, namespace=graph_namespace(ns)).explanation.used_graph`` tells
+    ``memory.search(query, namespace=memory_namespace(ns)).explanation.used_graph`` tells
     which kind a search returned.
 
-  Results of several namespaces are merged by raw score, ties broken by the dense cosine;
+  Results of several namespaces are merged by :meth:`~memagents.base.Hit.merge_key` (for a
+  graph memory: the score, ties broken by the dense cosine);
   scores of two namespaces come from separate graphs (and can be of the two kinds), so search
   one namespace (``("memories", user_id)``) for a ranking you can trust. An item with
   several passages gets its best passage's score (max pooling, like LangGraph's vectors).
@@ -69,7 +74,7 @@ import math
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langgraph.store.base import (
     BaseStore,
@@ -85,38 +90,36 @@ from langgraph.store.base import (
 )
 from typing_extensions import Self
 
-from memagents.errors import ConfigError, InputError
-from memagents.graphmem.store_db import PreparedPut, Row, StoreTables
-from memagents.graphmem.store_match import (
+from memagents.adapters.store.filters import (
     check_ops,
     check_value,
     item_texts,
     matches_filter,
     namespace_matches,
 )
+from memagents.adapters.store.tables import PreparedPut, Row, StoreTables
+from memagents.base.memory import Memory
+from memagents.errors import ConfigError, InputError
 
-if TYPE_CHECKING:
-    from memagents.graphmem.memory import GraphMemory
-
-__all__ = ["STORE_FILE", "GraphMemoryStore", "graph_namespace"]
+__all__ = ["STORE_FILE", "MemoryStore", "memory_namespace"]
 
 STORE_FILE = "store.db"
 """Name of the store's SQLite file in the memory folder."""
 
 logger = logging.getLogger(__name__)
-_MAX_GRAPH_NS = 200  # GraphMemory accepts 256 characters; long namespaces are hashed
+_MAX_MEMORY_NS = 200  # memory namespaces take 256 characters; long ones are hashed
 _LOCKS: dict[str, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
-def graph_namespace(namespace: tuple[str, ...]) -> str:
-    """The GraphMemory namespace holding the passages of a LangGraph namespace.
+def memory_namespace(namespace: tuple[str, ...]) -> str:
+    """The memory namespace holding the passages of a LangGraph namespace.
 
-    >>> graph_namespace(("users", "ada"))
+    >>> memory_namespace(("users", "ada"))
     'store:["users", "ada"]'
     """
     name = "store:" + json.dumps(list(namespace))
-    if len(name) <= _MAX_GRAPH_NS:
+    if len(name) <= _MAX_MEMORY_NS:
         return name
     return "store:sha256:" + hashlib.sha256(name.encode("utf-8")).hexdigest()
 
@@ -128,20 +131,21 @@ def _lock_for(path: Path) -> threading.RLock:
         return _LOCKS.setdefault(key, threading.RLock())
 
 
-class GraphMemoryStore(BaseStore):
-    """LangGraph ``BaseStore`` over a :class:`~memagents.graphmem.memory.GraphMemory`.
+class MemoryStore(BaseStore):
+    """LangGraph ``BaseStore`` over any memagents memory with a folder.
 
     Build it with ``memory.as_store(...)``; see the module docstring for the semantics. The
     fields apply when an item is put: changing them later does not re-index stored items (put
     them again).
 
     Args:
-        memory: An open graph memory; items go to ``store.db`` in its folder.
+        memory: An open memory; items go to ``store.db`` in its folder.
         index: LangGraph ``IndexConfig``; only ``fields`` is used (default ``["$"]``). ``dims``
             is ignored and ``embed`` refused: embeddings are the memory's own.
-        extract: Build passages with LLM triple extraction (``memory.add``); default: when the
-            memory has a chat model or an extractor.
-        use_filter: Run the LLM recognition filter at search time (default: the memory's).
+        add_options: Capability options of every ``memory.add`` (graph memory:
+            ``{"extract": False}`` stores passages without an LLM).
+        search_options: Capability options of every ``memory.search`` (graph memory:
+            ``{"use_filter": False}``).
 
     Example:
         >>> import tempfile
@@ -160,17 +164,17 @@ class GraphMemoryStore(BaseStore):
 
     def __init__(
         self,
-        memory: GraphMemory,
+        memory: Memory,
         *,
         index: IndexConfig | None = None,
-        extract: bool | None = None,
-        use_filter: bool | None = None,
+        add_options: dict[str, Any] | None = None,
+        search_options: dict[str, Any] | None = None,
     ) -> None:
         config: dict[str, Any] = dict(index or {})
         if config.get("embed") is not None:
             raise ConfigError(
-                "GraphMemoryStore embeds with the memory's own embeddings: drop 'embed' from "
-                "index= and open the GraphMemory with embeddings=... instead."
+                "MemoryStore embeds with the memory's own embeddings: drop 'embed' from "
+                "index= and open the memory with embeddings=... instead."
             )
         fields = config.get("fields") or ["$"]
         if isinstance(fields, str) or not all(isinstance(f, str) and f for f in fields):
@@ -178,8 +182,13 @@ class GraphMemoryStore(BaseStore):
         self.memory = memory
         self.fields: list[str] = list(fields)
         self.index_config: IndexConfig = {"fields": self.fields}
-        self.extract = _can_extract(memory) if extract is None else bool(extract)
-        self.use_filter = use_filter
+        self.add_options = dict(add_options or {})
+        self.search_options = {k: v for k, v in (search_options or {}).items() if v is not None}
+        if memory.folder is None:
+            raise ConfigError(
+                f"{type(memory).__name__} has no folder, and the LangGraph store keeps its items "
+                "in store.db in the memory's folder: open the memory in a folder."
+            )
         path = Path(memory.folder) / STORE_FILE
         self._tables = StoreTables(path)
         self._lock = _lock_for(path)
@@ -196,16 +205,16 @@ class GraphMemoryStore(BaseStore):
         self.close()
 
     def __repr__(self) -> str:
-        return f"GraphMemoryStore({str(self.memory.folder)!r}, fields={self.fields!r})"
+        return f"MemoryStore({str(self.memory.folder)!r}, fields={self.fields!r})"
 
     # -------------------------------------------------------------------- batch
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Run ops like ``InMemoryStore``: reads first (in order), then the puts, together."""
         ops = list(ops)
         check_ops(ops)
-        if getattr(self.memory, "_closed", False):
+        if self.memory.closed:
             raise InputError(
-                "the GraphMemory behind this store is closed: reopen it with GraphMemory.open "
+                f"the {type(self.memory).__name__} behind this store is closed: open it again "
                 "and call as_store() again."
             )
         puts: dict[tuple[tuple[str, ...], str], PreparedPut] = {}
@@ -251,15 +260,15 @@ class GraphMemoryStore(BaseStore):
                     f"index= of item {key!r} must be False or a list of JSON paths, got {paths!r}."
                 )
             texts = item_texts(json.loads(value_json), list(paths))
-        limit = self.memory.settings.max_input_chars
+        limit = self.memory.max_input_chars
         for label, text in texts.items():
-            if len(text) > limit:
+            if limit is not None and len(text) > limit:
                 raise InputError(
                     f"field {label!r} of item {key!r} has {len(text)} characters, over "
                     f"max_input_chars={limit}: index fewer fields (put(..., index=[...]) or "
                     "index=False) or raise MEMAGENTS_MAX_INPUT_CHARS."
                 )
-        return PreparedPut(namespace, key, value_json, texts, graph_namespace(namespace))
+        return PreparedPut(namespace, key, value_json, texts, memory_namespace(namespace))
 
     def _sync_graph(self, *, raise_errors: bool) -> None:
         """Bring the graph in line with ``store.db`` (replays the outbox, graph by graph)."""
@@ -274,8 +283,8 @@ class GraphMemoryStore(BaseStore):
                 if raise_errors:
                     raise
                 logger.warning(
-                    "GraphMemoryStore: updating graph namespace %s failed (%s); searching the "
-                    "graph as it was, the update is retried by the next put.", g, exc,
+                    "MemoryStore: updating memory namespace %s failed (%s); searching the "
+                    "memory as it was, the update is retried by the next put.", g, exc,
                 )
 
     def _sync_one(self, g: str, entries: list[tuple[str, str | None, dict[str, Any]]]) -> None:
@@ -286,15 +295,11 @@ class GraphMemoryStore(BaseStore):
         if new:
             ids = [pid for pid, _, _ in new]
             metas = [meta for _, _, meta in new]
-            if self.extract:
-                result = self.memory.add([t for _, t, _ in new], ids=ids, metadata=metas,
-                                         namespace=g)
-            else:
-                result = self.memory.add_triples([(t, []) for _, t, _ in new], ids=ids,
-                                                 metadata=metas, namespace=g)
+            result = self.memory.add([t for _, t, _ in new], ids=ids, metadata=metas,
+                                     namespace=g, **self.add_options)
             if result.failed:
                 logger.warning(
-                    "GraphMemoryStore: extraction failed for %d passage(s) of %s (%s); the "
+                    "MemoryStore: indexing failed for %d passage(s) of %s (%s); the "
                     "items are stored and listed, and the memory retries them on its next add.",
                     len(result.failed), g, "; ".join(sorted(set(result.failed.values()))[:3]),
                 )
@@ -324,27 +329,24 @@ class GraphMemoryStore(BaseStore):
 
     def _scores(
         self, prefix: tuple[str, ...], query: str, wanted: set[tuple[tuple[str, ...], str]]
-    ) -> dict[tuple[tuple[str, ...], str], tuple[float, float]]:
-        """``(score, dense cosine)`` of each wanted item's best passage, one ``memory.search``
-        per graph namespace. The score is the PPR probability when the search used the graph,
-        else the raw cosine (``memory.search`` then ranks by the cosine min-max rescaled per
-        query, which gives the best hit 1.0 whatever the query: useless as a threshold)."""
+    ) -> dict[tuple[tuple[str, ...], str], tuple[float, ...]]:
+        """The :meth:`~memagents.base.Hit.merge_key` of each wanted item's best passage (its
+        first element is the stable score), one ``memory.search`` per memory namespace."""
         self._sync_graph(raise_errors=False)
         owners = self._tables.owners(prefix)
         graphs = {g for (g, _), owner in owners.items() if owner in wanted}
-        scores: dict[tuple[tuple[str, ...], str], tuple[float, float]] = {}
+        scores: dict[tuple[tuple[str, ...], str], tuple[float, ...]] = {}
         for g, count in self._tables.graph_namespaces(prefix).items():
             if g not in graphs:
                 continue
-            hits = self.memory.search(query, k=count, namespace=g, use_filter=self.use_filter)
-            graph = hits.explanation is not None and hits.explanation.used_graph
+            hits = self.memory.search(query, k=count, namespace=g, **self.search_options)
             for hit in hits:
                 owner = owners.get((g, hit.id))
-                score = hit.score if graph else hit.dense_score
+                score = hit.stable_score()
                 if owner not in wanted or score is None or math.isnan(score):
                     continue
-                pair = (float(score), float(hit.dense_score or 0.0))
-                scores[owner] = max(scores.get(owner, pair), pair)
+                key = hit.merge_key()
+                scores[owner] = max(scores.get(owner, key), key)
         return scores
 
     def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
@@ -355,15 +357,6 @@ class GraphMemoryStore(BaseStore):
         else:
             found = sorted(found)
         return found[op.offset : op.offset + op.limit]
-
-
-def _can_extract(memory: GraphMemory) -> bool:
-    """Whether ``memory.add`` can extract triples (a chat model or an extractor is set)."""
-    try:
-        memory.extractor  # noqa: B018 - the property raises ConfigError without one
-    except ConfigError:
-        return False
-    return True
 
 
 def _item(row: Row | None) -> Item | None:

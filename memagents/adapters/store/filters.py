@@ -1,4 +1,4 @@
-"""Pure helpers of :class:`~memagents.graphmem.store.GraphMemoryStore`: op validation, filters,
+"""Pure helpers of :class:`~memagents.adapters.store.MemoryStore`: op validation, filters,
 namespace matching and the texts an item contributes to the graph.
 
 The semantics follow LangGraph's reference ``InMemoryStore``:
@@ -76,7 +76,7 @@ def check_ops(ops: Sequence[Any]) -> None:
         validate_op_namespace(op)
         if isinstance(op, PutOp) and op.ttl is not None:
             raise NotImplementedError(
-                "TTL is not supported by GraphMemoryStore: put items with ttl=None (items are "
+                "TTL is not supported by MemoryStore: put items with ttl=None (items are "
                 "kept until deleted), or use a LangGraph store with TTL support."
             )
 
@@ -200,6 +200,6 @@ def check_value(value: Any, key: str) -> str:
         return json.dumps(dict(value), ensure_ascii=False, allow_nan=True)
     except (TypeError, ValueError) as exc:
         raise InputError(
-            f"the value of item {key!r} is not JSON-serialisable ({exc}); GraphMemoryStore keeps "
+            f"the value of item {key!r} is not JSON-serialisable ({exc}); MemoryStore keeps "
             "values as JSON: store strings, numbers, booleans, None, lists and dicts."
         ) from None

@@ -1,7 +1,7 @@
-"""Durable state of :class:`~memagents.graphmem.store.GraphMemoryStore`: ``store.db``.
+"""Durable state of :class:`~memagents.adapters.store.MemoryStore`: ``store.db``.
 
-A SQLite file of its own in the memory folder, beside the graph's ``memory.db`` (which
-:class:`~memagents.graphmem.storage.GraphStore` owns with its own migrations). Tables:
+A SQLite file of its own in the memory folder, beside the memory's own files (a graph
+memory's ``memory.db`` has its own migrations). Tables:
 
 * ``store_items``: one row per LangGraph item: namespace (labels joined by ``.``, which labels
   cannot contain), key, JSON value, ISO timestamps and ``seq``, the insertion position (kept on
@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from memagents.graphmem.store_match import passage_id
+from memagents.adapters.store.filters import passage_id
 from memagents.stores import Database, Migration
 
 __all__ = ["STORE_MIGRATIONS", "PreparedPut", "Row", "StoreTables", "decode_ns", "encode_ns"]
