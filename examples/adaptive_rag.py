@@ -21,7 +21,7 @@ import argparse
 import sys
 from typing import Any
 
-from memagents.gate.scoring import is_correct
+from memagents.eval.scoring import is_correct
 from memagents.gate.workflow import build_adaptive_rag
 from memagents.graphmem import GraphMemory
 from memagents.sample import SampleWorld

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from memagents.errors import InputError, MemagentsError
-from memagents.gate.cli import gate_app
+from memagents.gate.research.cli import gate_app
 from memagents.graphmem.cli import memory_app, print_error
 
 __all__ = ["app", "main"]

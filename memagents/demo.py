@@ -195,7 +195,8 @@ def _graph_rankings(
 def _gate_rows(world: SampleWorld, memory: Any) -> list[dict[str, Any]]:
     """Retrieve-or-recall on the world's PopQA-style questions: how often the popularity
     policy retrieves, and whether the graph memory's top hit then holds an answer."""
-    from memagents.gate import PopularityThreshold, has_answer
+    from memagents.eval.scoring import has_answer
+    from memagents.gate import PopularityThreshold
 
     items = list(world.popqa)
     top1 = {q.id: memory.search(q.question, k=1) for q in items}

@@ -17,7 +17,7 @@ from memagents.gate.conflict import (
     normalize_answer,
     resolve_conflict,
 )
-from memagents.gate.training import (
+from memagents.gate.research.training import (
     CONTEXT_INSTRUCTION,
     build_training_set,
     load_records,

@@ -33,11 +33,11 @@ import typer
 from typer.testing import CliRunner
 
 from memagents.errors import ConfigError, InputError, LLMError
+from memagents.eval.scoring import has_answer
 from memagents.gate.answering import Answerer
 from memagents.gate.base import Decision, RetrievalPolicy
-from memagents.gate.cli_eval import evaluate, export_training
-from memagents.gate.harness import EvalConfig, EvalItem, Harness, RecordedOutputs
-from memagents.gate.scoring import has_answer
+from memagents.gate.research.cli_eval import evaluate, export_training
+from memagents.gate.research.harness import EvalConfig, EvalItem, Harness, RecordedOutputs
 from memagents.models import RetryPolicy, StructuredLLM
 from memagents.testing import Fault, OpenAIServer, ScriptedChatModel
 
@@ -172,7 +172,7 @@ def test_recorded_outputs_make_no_model_call(tmp_path: Path) -> None:
     assert (never.summary["mode"], never.summary["accuracy"]) == ("parametric", 0.5)
     assert (always.summary["mode"], always.summary["accuracy"]) == ("retrieval", 0.666667)
     # the result files are the tuning command's input
-    from memagents.gate.tuning import pair_results
+    from memagents.gate.research.tuning import pair_results
 
     paired = pair_results(never.results_path, always.results_path)
     assert paired.parametric_correct == (True, False, False, True, False, True)
@@ -399,7 +399,7 @@ def test_cli_export_training(app: typer.Typer, tmp_path: Path) -> None:
 
 
 def validate(path: Path) -> list[str]:
-    from memagents.gate.training import validate_openai_chat_jsonl
+    from memagents.gate.research.training import validate_openai_chat_jsonl
 
     return validate_openai_chat_jsonl(path)
 

@@ -14,23 +14,12 @@ from pydantic import SecretStr
 
 from memagents.config import Settings
 from memagents.errors import BudgetExceeded, ConfigError, InputError, LLMError
+from memagents.eval.scoring import answers_agree, normalize_answer
 from memagents.gate.base import Decision, RetrievalPolicy
 from memagents.gate.gate import POLICY_NAMES, RetrievalGate
-from memagents.gate.policies import (
-    AdaptLLM,
-    AllOf,
-    Always,
-    AnyOf,
-    Never,
-    PopularityThreshold,
-    SelfConsistency,
-    TokenProbability,
-    VerbalizedConfidence,
-    Vote,
-    answers_agree,
-    normalize_answer,
-)
-from memagents.gate.policies_llm import p_token
+from memagents.gate.policies import AllOf, Always, AnyOf, Never, PopularityThreshold, Vote
+from memagents.gate.policies_blackbox import SelfConsistency, VerbalizedConfidence
+from memagents.gate.policies_llm import AdaptLLM, TokenProbability, p_token
 from memagents.models import (
     Budget,
     PromptTemplate,

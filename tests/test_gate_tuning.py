@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from memagents.errors import ConfigError, InputError
 from memagents.eval.popqa import POPQA_TEMPLATES, load_popqa, relation_of
-from memagents.gate.cli_tune import tune
-from memagents.gate.plot import Marker, tradeoff_svg, tuning_markers, write_plot
-from memagents.gate.tuning import (
+from memagents.gate.research.cli_tune import tune
+from memagents.gate.research.plot import Marker, tradeoff_svg, tuning_markers, write_plot
+from memagents.gate.research.tuning import (
     ALL_QUESTIONS,
     PairedResults,
     load_results,

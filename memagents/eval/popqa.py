@@ -26,6 +26,7 @@ from typing import Any
 
 from memagents.config import shared_data_dir
 from memagents.errors import ConfigError, InputError
+from memagents.eval.scoring import has_answer
 
 __all__ = ["POPQA_TEMPLATES", "PopQAItem", "load_popqa", "popqa_path", "relation_of"]
 
@@ -103,8 +104,6 @@ class PopQAItem:
     @property
     def has_answer(self) -> bool:
         """Whether the top-1 passage contains an accepted answer (PopQA's containment rule)."""
-        from memagents.gate.scoring import has_answer
-
         return has_answer(self.contriever_passage, self.possible_answers)
 
     def metadata(self) -> dict[str, Any]:

@@ -5,6 +5,11 @@ token probability, verbalised confidence, self-consistency, and their combinatio
 a :class:`Decision` with its reason and signals. :class:`RetrievalGate` wraps one for use as a
 Python object or a LangGraph node; :func:`build_adaptive_rag` compiles the whole workflow.
 
+This package is the runtime gate only. The research tooling (the PopQA evaluation harness,
+threshold tuning, training-set export, plots and the ``memagents gate`` commands) lives in
+:mod:`memagents.gate.research`, which imports the gate, never the other way round; PopQA's
+containment scoring (``is_correct``, ``has_answer``) is in :mod:`memagents.eval.scoring`.
+
 Example:
     >>> from memagents.gate import RetrievalGate
     >>> gate = RetrievalGate("popularity", threshold=1000)
@@ -19,23 +24,10 @@ from memagents.gate.answering import Answer, Answerer
 from memagents.gate.base import Decision, RetrievalPolicy
 from memagents.gate.conflict import ConflictPolicy, Evidence, Resolution, resolve_conflict
 from memagents.gate.gate import POLICY_NAMES, RetrievalGate
-from memagents.gate.harness import EvalConfig, EvalReport, Harness
 from memagents.gate.nodes import answer_node, gate_node, retrieve_node, route_after_gate
-from memagents.gate.policies import (
-    AdaptLLM,
-    AllOf,
-    Always,
-    AnyOf,
-    Never,
-    PopularityThreshold,
-    SelfConsistency,
-    TokenProbability,
-    VerbalizedConfidence,
-    Vote,
-)
-from memagents.gate.scoring import has_answer, is_correct
-from memagents.gate.training import build_training_set
-from memagents.gate.tuning import TuningResult, sweep, tune_thresholds
+from memagents.gate.policies import AllOf, Always, AnyOf, Never, PopularityThreshold, Vote
+from memagents.gate.policies_blackbox import SelfConsistency, VerbalizedConfidence
+from memagents.gate.policies_llm import AdaptLLM, TokenProbability
 from memagents.gate.workflow import AdaptiveRAGContext, AdaptiveRAGState, build_adaptive_rag
 
 __all__ = [
@@ -49,10 +41,7 @@ __all__ = [
     "AnyOf",
     "ConflictPolicy",
     "Decision",
-    "EvalConfig",
-    "EvalReport",
     "Evidence",
-    "Harness",
     "Never",
     "POLICY_NAMES",
     "PopularityThreshold",
@@ -61,18 +50,12 @@ __all__ = [
     "RetrievalPolicy",
     "SelfConsistency",
     "TokenProbability",
-    "TuningResult",
     "VerbalizedConfidence",
     "Vote",
     "answer_node",
     "build_adaptive_rag",
-    "build_training_set",
     "gate_node",
-    "has_answer",
-    "is_correct",
     "resolve_conflict",
     "retrieve_node",
     "route_after_gate",
-    "sweep",
-    "tune_thresholds",
 ]

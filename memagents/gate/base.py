@@ -21,12 +21,15 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["Decision", "RetrievalPolicy"]
+from memagents.errors import InputError
+
+__all__ = ["Decision", "RetrievalPolicy", "check_fraction", "check_question"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -91,3 +94,17 @@ class RetrievalPolicy(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def check_question(question: Any) -> str:
+    """The stripped question, or InputError for anything but a non-empty string."""
+    if not isinstance(question, str) or not question.strip():
+        raise InputError(f"question must be a non-empty string, got {question!r}.")
+    return question.strip()
+
+
+def check_fraction(value: Any, name: str) -> float:
+    """``value`` as a float in [0, 1], or InputError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) <= 1:
+        raise InputError(f"{name} must be a fraction between 0 and 1 (0.7 = 70%), got {value!r}.")
+    return float(value)

@@ -34,8 +34,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from memagents.errors import ConfigError, InputError
+from memagents.eval.scoring import answers_agree, normalize_answer
 from memagents.gate.answering import Answer, is_no_answer
-from memagents.gate.scoring import answers_agree, normalize_answer
 from memagents.models import PromptTemplate, register_prompt
 
 __all__ = [

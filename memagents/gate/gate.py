@@ -10,12 +10,8 @@ from memagents.config import Settings, get_settings
 from memagents.errors import ConfigError, InputError
 from memagents.gate.base import Decision, RetrievalPolicy
 from memagents.gate.policies import Always, Never, PopularityThreshold
-from memagents.gate.policies_llm import (
-    AdaptLLM,
-    SelfConsistency,
-    TokenProbability,
-    VerbalizedConfidence,
-)
+from memagents.gate.policies_blackbox import SelfConsistency, VerbalizedConfidence
+from memagents.gate.policies_llm import AdaptLLM, TokenProbability
 from memagents.models import Budget, StructuredLLM, Usage
 
 __all__ = ["POLICY_NAMES", "RetrievalGate"]

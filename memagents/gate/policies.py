@@ -9,7 +9,8 @@ Every policy has the :class:`~memagents.gate.base.RetrievalPolicy` interface
 * :class:`AnyOf`, :class:`AllOf`, :class:`Vote`: combinations of other policies;
 * the model-based policies (:class:`AdaptLLM`, :class:`TokenProbability`,
   :class:`VerbalizedConfidence`, :class:`SelfConsistency`) live in
-  :mod:`memagents.gate.policies_llm` and are importable from here too.
+  :mod:`memagents.gate.policies_llm` and :mod:`memagents.gate.policies_blackbox`, and
+  :class:`~memagents.gate.gate.RetrievalGate` builds any of them by name.
 """
 
 from __future__ import annotations
@@ -18,64 +19,24 @@ import asyncio
 import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from memagents.errors import InputError
-from memagents.gate.base import Decision, RetrievalPolicy
-from memagents.gate.scoring import answers_agree, normalize_answer
-
-if TYPE_CHECKING:  # imported lazily below: policies_llm imports the helpers of this module
-    from memagents.gate.policies_llm import (
-        AdaptLLM,
-        SelfConsistency,
-        TokenProbability,
-        VerbalizedConfidence,
-    )
+from memagents.gate.base import Decision, RetrievalPolicy, check_question
 
 __all__ = [
     "DEFAULT_POPULARITY_THRESHOLD",
-    "AdaptLLM",
     "AllOf",
     "Always",
     "AnyOf",
     "Never",
     "PopularityThreshold",
-    "SelfConsistency",
-    "TokenProbability",
-    "VerbalizedConfidence",
     "Vote",
-    "answers_agree",
-    "normalize_answer",
 ]
 
 #: Monthly page views; about the median ``s_pop`` of PopQA (935 on the dev split). A starting
-#: point only: tune it per model and relation (Mallen et al.'s search, ``memagents.gate.tuning``).
+#: point only: tune it per model and relation (Mallen et al.'s search, ``memagents.gate.research.tuning``).
 DEFAULT_POPULARITY_THRESHOLD = 1000.0
-
-_LLM_POLICIES = ("AdaptLLM", "SelfConsistency", "TokenProbability", "VerbalizedConfidence")
-
-
-def __getattr__(name: str) -> Any:  # lazy re-export: policies_llm imports helpers from here
-    if name in _LLM_POLICIES:
-        from memagents.gate import policies_llm
-
-        return getattr(policies_llm, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def check_question(question: Any) -> str:
-    """The stripped question, or InputError for anything but a non-empty string."""
-    if not isinstance(question, str) or not question.strip():
-        raise InputError(f"question must be a non-empty string, got {question!r}.")
-    return question.strip()
-
-
-def check_fraction(value: Any, name: str) -> float:
-    """``value`` as a float in [0, 1], or InputError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) <= 1:
-        raise InputError(f"{name} must be a fraction between 0 and 1 (0.7 = 70%), got {value!r}.")
-    return float(value)
-
 
 def _metadata(metadata: Any) -> Mapping[str, Any]:
     if metadata is None:

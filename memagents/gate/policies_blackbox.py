@@ -22,10 +22,9 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 
 from memagents.errors import InputError, LLMError
+from memagents.eval.scoring import answers_agree, normalize_answer
 from memagents.gate._llm_base import _LLMPolicy, _read, _text, _view
-from memagents.gate.base import Decision
-from memagents.gate.policies import check_fraction, check_question
-from memagents.gate.scoring import answers_agree, normalize_answer
+from memagents.gate.base import Decision, check_fraction, check_question
 from memagents.models import PromptTemplate, register_prompt
 
 __all__ = ["ConfidentAnswer", "SelfConsistency", "VerbalizedConfidence"]

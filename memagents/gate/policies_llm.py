@@ -27,8 +27,7 @@ from memagents.gate._llm_base import (
     _text,
     _view,
 )
-from memagents.gate.base import Decision
-from memagents.gate.policies import check_fraction, check_question
+from memagents.gate.base import Decision, check_fraction, check_question
 from memagents.gate.policies_blackbox import ConfidentAnswer, SelfConsistency, VerbalizedConfidence
 from memagents.models import PromptTemplate, register_prompt
 

@@ -34,12 +34,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
-from rich.text import Text
 
 from memagents.config import get_settings
-from memagents.errors import InputError, MemagentsError
+from memagents.errors import InputError, MemagentsError, print_error
 from memagents.graphmem import export as ex
-from memagents.graphmem._results import AddResult
+from memagents.graphmem.results import AddResult
 from memagents.graphmem.memory import GraphMemory
 
 try:  # recent typer vendors click: its commands catch this ClickException, not click's
@@ -64,14 +63,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of ric
 
 #: The keys of a ``--file`` JSONL line (``add --help`` and the errors list them).
 JSONL_KEYS = ("text", "id", "metadata", "triples")
-
-
-def print_error(message: object) -> None:
-    """Print ``error: MESSAGE`` on stderr as one line: whitespace collapsed, no rich markup
-    parsing (a ``[subject, predicate, object]`` in a message stays), no wrapping."""
-    text = " ".join(str(message).split())
-    Console(stderr=True, soft_wrap=True, highlight=False).print(
-        Text.assemble(("error:", "bold red"), " ", text))
 
 
 class CLIError(MemagentsError, _ClickException):

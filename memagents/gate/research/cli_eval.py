@@ -43,24 +43,21 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from memagents.errors import ConfigError, InputError, MemagentsError
+from memagents.errors import ConfigError, InputError, MemagentsError, print_error
 
 __all__ = ["evaluate", "export_training"]
 
 _THRESHOLD_POLICIES = ("popularity", "token-probability", "confidence")
 
 
-def _fail(exc: Exception) -> typer.Exit:
-    """Print ``error: ...`` as one plain line (no markup, no wrapping); the exit to raise.
-
-    The same line as ``memagents.graphmem.cli.print_error`` (capabilities do not import each
-    other)."""
-    Console(stderr=True, soft_wrap=True, highlight=False).print(
-        Text.assemble(("error:", "bold red"), " ", " ".join(str(exc).split())))
+def fail(exc: Exception) -> typer.Exit:
+    """Print ``error: ...`` as one plain line (the package's one printer,
+    :func:`memagents.errors.print_error`); the exit to raise."""
+    print_error(exc)
     return typer.Exit(code=1)
 
 
-def _io_error(exc: OSError, flags: dict[str, Path | None]) -> InputError:
+def path_error(exc: OSError, flags: dict[str, Path | None]) -> InputError:
     """A file-system error as an InputError naming the option whose path failed."""
     failed = Path(exc.filename) if exc.filename is not None else None
     flag = next((f"{name} {str(path)!r}" for name, path in flags.items() if path is not None
@@ -76,7 +73,7 @@ def _build(policy: str, llm: str | None, recorded: list[Path] | None,
     """The gate, the answerer (or None) and the recorded outputs (or None)."""
     from memagents.gate.answering import Answerer
     from memagents.gate.gate import RetrievalGate
-    from memagents.gate.harness import RecordedOutputs
+    from memagents.gate.research.harness import RecordedOutputs
     from memagents.models import Usage
 
     name = policy.strip().lower().replace("_", "-")
@@ -153,7 +150,7 @@ def evaluate(
 ) -> None:
     """Evaluate a retrieve-or-recall policy on PopQA-format data (containment scoring)."""
     from memagents.eval.popqa import load_popqa
-    from memagents.gate.harness import EvalConfig, Harness
+    from memagents.gate.research.harness import EvalConfig, Harness
 
     try:
         if not data.is_file():
@@ -174,9 +171,9 @@ def evaluate(
         if plot is not None:
             write_eval_plot(plot, report.summary, items[:limit], outputs)
     except MemagentsError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     except OSError as exc:
-        raise _fail(_io_error(exc, {"--out": out, "--plot": plot, "DATA": data})) from None
+        raise fail(path_error(exc, {"--out": out, "--plot": plot, "DATA": data})) from None
     for warning in report.summary.get("warnings", []):  # stderr: stdout stays JSON
         _warn(warning)
     if as_json:
@@ -195,9 +192,9 @@ def _warn(message: str) -> None:
 def write_eval_plot(path: Path, summary: dict[str, Any], items: Any, outputs: Any) -> Path:
     """Plot a run's (retrieval rate, accuracy) point; with recorded outputs of both modes,
     also the popularity-threshold sweep and the never/always baselines on the same items."""
-    from memagents.gate.plot import Marker, write_plot
-    from memagents.gate.scoring import is_correct
-    from memagents.gate.tuning import pair_results, sweep
+    from memagents.eval.scoring import is_correct
+    from memagents.gate.research.plot import Marker, write_plot
+    from memagents.gate.research.tuning import pair_results, sweep
 
     markers = [Marker(label=f"{summary.get('policy', 'policy')} (this run)",
                       retrieval_rate=summary["retrieval_rate"], accuracy=summary["accuracy"])]
@@ -240,7 +237,7 @@ def export_training(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Write the Adapt-LLM training set (correct -> answer; wrong -> <RET> + context)."""
-    from memagents.gate import training as tr
+    from memagents.gate.research import training as tr
 
     fmt = fmt.strip().lower()
     try:
@@ -257,9 +254,9 @@ def export_training(
         if fmt in ("alpaca", "both"):
             files["alpaca"] = str(tr.write_alpaca_json(ts.examples, out / "train.alpaca.json"))
     except MemagentsError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     except OSError as exc:
-        raise _fail(_io_error(exc, {"--out": out, "DATA": data, "CLOSED_BOOK": closed_book})
+        raise fail(path_error(exc, {"--out": out, "DATA": data, "CLOSED_BOOK": closed_book})
                     ) from None
     warnings = []
     if ts.stats["skipped_no_passage"]:
@@ -280,4 +277,4 @@ def export_training(
     for w in warnings:  # stderr: stdout stays JSON with --json
         _warn(w)
     if problems:
-        raise _fail(InputError(f"the OpenAI file is invalid: {'; '.join(problems[:5])}"))
+        raise fail(InputError(f"the OpenAI file is invalid: {'; '.join(problems[:5])}"))

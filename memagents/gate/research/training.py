@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from memagents.errors import InputError
-from memagents.gate.scoring import is_correct, parse_answers
+from memagents.eval.scoring import is_correct, parse_answers
 
 __all__ = [
     "CONTEXT_INSTRUCTION",

@@ -42,10 +42,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from memagents.errors import ConfigError, InputError, LLMError, MemagentsError
+from memagents.eval.scoring import has_answer, is_correct, parse_answers
 from memagents.gate.answering import Answer, Answerer
 from memagents.gate.conflict import ConflictPolicy, Evidence, resolve_conflict
-from memagents.gate.scoring import has_answer, is_correct, parse_answers
-from memagents.gate.training import load_records
+from memagents.gate.research.training import load_records
 
 __all__ = ["PASSAGE_FIELDS", "EvalConfig", "EvalItem", "EvalReport", "Harness", "RecordedOutputs",
            "summarize"]

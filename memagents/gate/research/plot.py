@@ -1,6 +1,6 @@
 """Accuracy vs retrieval rate: a self-contained SVG (no plotting library), PNG via matplotlib.
 
-The curve is a sweep of a threshold (:func:`memagents.gate.tuning.sweep`, or any points with
+The curve is a sweep of a threshold (:func:`memagents.gate.research.tuning.sweep`, or any points with
 ``retrieval_rate`` and ``accuracy``); markers are single operating points (never / always
 retrieve, a tuned policy with its 95% interval). ``.svg`` needs nothing; ``.png`` needs
 matplotlib and says so when it is missing.
@@ -51,7 +51,7 @@ class Marker:
 
 
 def tuning_markers(result: Any) -> list[Marker]:
-    """Never / always / tuned markers of a :class:`~memagents.gate.tuning.TuningResult`.
+    """Never / always / tuned markers of a :class:`~memagents.gate.research.tuning.TuningResult`.
 
     All three are bootstrap means over the same test splits, so they compare directly.
     """

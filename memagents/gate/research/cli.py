@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import typer
 
-from memagents.gate.cli_eval import evaluate, export_training
-from memagents.gate.cli_tune import tune
+from memagents.gate.research.cli_eval import evaluate, export_training
+from memagents.gate.research.cli_tune import tune
 
 __all__ = ["gate_app"]
 

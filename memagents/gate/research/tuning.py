@@ -42,8 +42,8 @@ from typing import Any
 import numpy as np
 
 from memagents.errors import InputError
+from memagents.eval import scoring
 from memagents.eval.popqa import relation_of
-from memagents.gate import scoring
 
 __all__ = [
     "ALL_QUESTIONS", "UNKNOWN_RELATION", "Estimate", "PairedResults", "RelationThreshold",

@@ -2,7 +2,7 @@
 
 ``tune`` is a plain function with typer annotations; the ``gate`` command group registers it
 (``gate_app.command("tune")(tune)``). It reads the JSONL results of a parametric and a
-retrieval run over the same questions, runs :func:`~memagents.gate.tuning.tune_thresholds`,
+retrieval run over the same questions, runs :func:`~memagents.gate.research.tuning.tune_thresholds`,
 prints a table (per-relation thresholds and counts, accuracy with its 95% interval, retrieval
 rate, never/always baselines) or ``--json``, and optionally writes the result (``--out``) and
 the accuracy vs retrieval rate plot (``--plot``, ``.svg`` or ``.png``). Bad input ends with a
@@ -39,9 +39,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from memagents.errors import MemagentsError
-from memagents.gate.cli_eval import _fail, _io_error
-from memagents.gate.plot import tuning_markers, write_plot
-from memagents.gate.tuning import TuningResult, pair_results, sweep, tune_thresholds
+from memagents.gate.research.cli_eval import fail, path_error
+from memagents.gate.research.plot import tuning_markers, write_plot
+from memagents.gate.research.tuning import TuningResult, pair_results, sweep, tune_thresholds
 
 __all__ = ["tune", "tune_command"]
 
@@ -77,9 +77,9 @@ def tune(
             write_plot(plot, curve, markers=tuning_markers(result),
                        title="Accuracy vs retrieval rate (popularity thresholds)")
     except MemagentsError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     except OSError as exc:
-        raise _fail(_io_error(exc, {"--out": out, "--plot": plot, "PARAMETRIC": parametric,
+        raise fail(path_error(exc, {"--out": out, "--plot": plot, "PARAMETRIC": parametric,
                                     "RETRIEVAL": retrieval})) from exc
     if as_json:
         typer.echo(json.dumps(data, indent=2))
