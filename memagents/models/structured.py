@@ -17,6 +17,7 @@ The retry logic is one generator of *send*/*sleep* actions, run by the drivers i
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
 import random
 import threading
@@ -422,8 +423,12 @@ class StructuredLLM:
         if not items:
             return []
         workers = min(self.max_concurrency, len(items))
+        # worker threads do not inherit context variables: run each item in a copy of the
+        # caller's context so per-call usage scopes (track_usage) see its requests
+        contexts = [contextvars.copy_context() for _ in items]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="memagents-llm") as pool:
-            return list(pool.map(run, range(len(items)), items))
+            return list(pool.map(lambda ctx, i, v: ctx.run(run, i, v), contexts,
+                                 range(len(items)), items))
 
     async def abatch(
         self, template: PromptTemplate | str, schema: type[T], items: Sequence[Mapping[str, Any]]
