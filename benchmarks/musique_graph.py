@@ -33,10 +33,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from memagents.eval import load_musique, mean_recall, paired_wins
-from memagents.graphmem.config import PRESETS
-from memagents.graphmem.graph import GraphIndex
-from memagents.graphmem.normalize import clean_triples, fact_text, normalize_triple
-from memagents.graphmem.search import GraphSearcher
+from memagents.graphmem.core.config import PRESETS
+from memagents.graphmem.core.graph import GraphIndex
+from memagents.graphmem.core.normalize import clean_triples, fact_text, normalize_triple
+from memagents.graphmem.core.search import GraphSearcher
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"

@@ -34,8 +34,8 @@ from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from memagents.graphmem.config import PPRConfig
-from memagents.graphmem.ppr import PPRSolver
+from memagents.graphmem.core.config import PPRConfig
+from memagents.graphmem.core.ppr import PPRSolver
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

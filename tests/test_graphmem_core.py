@@ -16,17 +16,17 @@ from scipy import sparse
 from scipy.sparse.linalg import spsolve
 
 from memagents.errors import ConfigError, EmbeddingError, InputError
-from memagents.graphmem.config import PRESETS, GraphConfig, PPRConfig, Preset, SearchConfig
-from memagents.graphmem.graph import PASSAGE, PHRASE, GraphIndex
-from memagents.graphmem.normalize import (
+from memagents.graphmem.core.config import PRESETS, GraphConfig, PPRConfig, Preset, SearchConfig
+from memagents.graphmem.core.graph import PASSAGE, PHRASE, GraphIndex
+from memagents.graphmem.core.normalize import (
     clean_triples,
     fact_id,
     fact_text,
     normalize_phrase,
     phrase_id,
 )
-from memagents.graphmem.ppr import PPRSolver, personalized_pagerank
-from memagents.graphmem.search import GraphSearcher, LinkedFact
+from memagents.graphmem.core.ppr import PPRSolver, personalized_pagerank
+from memagents.graphmem.core.search import GraphSearcher, LinkedFact
 
 
 def trigram_embed(texts: list[str], dim: int = 64) -> np.ndarray:

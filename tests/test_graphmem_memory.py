@@ -19,7 +19,7 @@ from memagents.errors import (
 )
 from memagents.graphmem import GraphMemory
 from memagents.graphmem.extraction import ExtractionOutput
-from memagents.graphmem.storage import GraphStore
+from memagents.graphmem.db import GraphDB
 from memagents.models import Budget
 from memagents.sample import SampleWorld
 from memagents.testing import ScriptedChatModel
@@ -76,7 +76,7 @@ def test_incremental_add_equals_one_shot_and_delete_equals_never_added(tmp_path:
         assert one_shot.index().canonical() == first_half.index().canonical()
         # the persisted graph follows the in-memory one exactly
         for memory in (one_shot, stepwise, first_half):
-            stored = {(u, v, round(w, 6)) for u, v, w, _ in memory.store.edges("default")}
+            stored = {(u, v, round(w, 6)) for u, v, w, _ in memory.db.edges("default")}
             live = {(e.u, e.v, round(e.weight, 6)) for e in memory.index().edges()}
             assert stored == live
 
@@ -127,12 +127,12 @@ def test_failed_extraction_is_reported_kept_and_retried(tmp_path: Path) -> None:
         result = memory.add(texts[:2], ids=IDS[:2])
         assert set(result.failed) == set(IDS[:2]) and not result.ok
         assert all("LLMError" in err for err in result.failed.values())
-        assert memory.store.counts("default")["failed"] == 2
+        assert memory.db.counts("default")["failed"] == 2
         assert [h.id for h in memory.get(IDS[:2])] == IDS[:2], "failed passages stay stored"
     with _open(tmp_path, llm=_extractor_model(), use_filter=False) as memory:
         retry = memory.add(texts[2:], ids=IDS[2:4])
         assert sorted(retry.resumed) == sorted(IDS[:2]) and retry.ok
-        assert memory.store.counts("default") == {"pending": 0, "failed": 0, "indexed": 4}
+        assert memory.db.counts("default") == {"pending": 0, "failed": 0, "indexed": 4}
 
 
 def test_budget_stops_extraction_and_the_rest_waits(tmp_path: Path) -> None:
@@ -159,12 +159,12 @@ def test_crash_before_commit_reopens_consistent_and_resumes(
         def boom(*args, **kwargs):
             raise StorageError("disk full (simulated)")
 
-        monkeypatch.setattr(GraphStore, "commit_indexed", boom)
+        monkeypatch.setattr(GraphDB, "commit_indexed", boom)
         with pytest.raises(StorageError):
             memory.add(texts[3:], ids=IDS[3:6])
         monkeypatch.undo()
         assert memory.index().canonical() == snapshot, "in-memory graph rolled back"
-        assert memory.store.counts("default") == {"pending": 3, "failed": 0, "indexed": 3}
+        assert memory.db.counts("default") == {"pending": 3, "failed": 0, "indexed": 3}
     calls_before = len(llm.calls)
     with _open(tmp_path, llm=llm, use_filter=False) as memory:
         assert memory.index().canonical() == snapshot

@@ -19,10 +19,10 @@ import pytest
 
 from memagents.config import shared_data_dir
 from memagents.eval import load_musique
-from memagents.graphmem.config import PRESETS, GraphConfig
-from memagents.graphmem.graph import PASSAGE, PHRASE, GraphIndex
-from memagents.graphmem.normalize import clean_triples
-from memagents.graphmem.search import GraphSearcher
+from memagents.graphmem.core.config import PRESETS, GraphConfig
+from memagents.graphmem.core.graph import PASSAGE, PHRASE, GraphIndex
+from memagents.graphmem.core.normalize import clean_triples
+from memagents.graphmem.core.search import GraphSearcher
 
 pytestmark = pytest.mark.realdata
 

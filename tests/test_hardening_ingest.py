@@ -44,7 +44,7 @@ def _open(folder: Path, **kw: Any) -> GraphMemory:
 
 def _snapshot(memory: GraphMemory) -> tuple[Any, ...]:
     stats = memory.stats()
-    rows = memory.store.passages("default")
+    rows = memory.db.passages("default")
     return (
         stats["passages"], stats["graph"], stats["persisted_edges"], memory.namespaces(),
         sorted((p.id, p.status) for p in rows),
@@ -200,20 +200,20 @@ def test_a_custom_extractor_returning_surrogates_fails_that_passage_only(tmp_pat
     with _open(tmp_path, extractor=Broken()) as memory:
         result = memory.add([GOOD[0], OTHER[0]], ids=["ada", "bo"])
         assert result.added == ["bo"] and "surrogate" in result.failed["ada"]
-        assert memory.store.cached_extractions("broken-v1", []) == {}
+        assert memory.db.cached_extractions("broken-v1", []) == {}
         assert memory.add_triples([GOOD], ids=["ada2"]).added == ["ada2"]
 
 
 def test_legacy_unstorable_cached_triples_fail_alone(tmp_path: Path) -> None:
     """A passage left pending with unstorable cached triples (written by an older version)
     is marked failed on its own; the other passages of the add index."""
-    from memagents.graphmem.storage import content_hash
+    from memagents.graphmem.db import content_hash
 
     with _open(tmp_path) as memory:
         bad = (("Ada" + SURROGATE, "born in", "London"),)
         chash = content_hash(GOOD[0], bad)
-        memory.store.put_extractions("user", [(chash, bad, [], 0)])
-        memory.store.upsert_pending("default", [("old", GOOD[0], {}, chash, "user")])
+        memory.db.put_extractions("user", [(chash, bad, [], 0)])
+        memory.db.upsert_pending("default", [("old", GOOD[0], {}, chash, "user")])
         result = memory.add_triples([OTHER], ids=["bo"])
         assert result.added == ["bo"] and "surrogate" in result.failed["old"]
         assert "delete it" in result.failed["old"]
@@ -256,9 +256,9 @@ def test_schema_invalid_extraction_is_reasked_then_failed_and_never_cached(
         re_asks = [c for c in llm.calls if "could not be used" in str(c[-1].content)]
         assert len(re_asks) == 2
         key = memory.extractor.key
-        assert memory.store.cached_extractions(key, [p.content_hash for p in
-                                                     memory.store.passages("default")]).keys() \
-            == {memory.store.passages("default", ids=["bo"])[0].content_hash}
+        assert memory.db.cached_extractions(key, [p.content_hash for p in
+                                                     memory.db.passages("default")]).keys() \
+            == {memory.db.passages("default", ids=["bo"])[0].content_hash}
         assert memory.stats()["passages"] == {"pending": 0, "failed": 1, "indexed": 1}
 
 

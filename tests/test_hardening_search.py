@@ -21,8 +21,8 @@ from langgraph.store.memory import InMemoryStore
 
 from memagents.adapters.store import memory_namespace
 from memagents.graphmem import GraphMemory
-from memagents.graphmem.graph import GraphIndex
-from memagents.graphmem.search import GraphSearcher
+from memagents.graphmem.core.graph import GraphIndex
+from memagents.graphmem.core.search import GraphSearcher
 from memagents.models.embeddings import HashEmbeddings
 from memagents.testing import ScriptedChatModel
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 
 from memagents.errors import ConfigError, InputError
-from memagents.graphmem.graph import PASSAGE, PHRASE, GraphIndex, NodeKey
+from memagents.graphmem.core.graph import PASSAGE, PHRASE, GraphIndex, NodeKey
 
 if TYPE_CHECKING:
     from memagents.graphmem.memory import GraphMemory

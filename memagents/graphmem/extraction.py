@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from memagents.graphmem.normalize import clean_triples
+from memagents.graphmem.core.normalize import clean_triples
 from memagents.models import PromptTemplate, StructuredLLM, register_prompt
 
 __all__ = [

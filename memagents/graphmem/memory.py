@@ -31,13 +31,10 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import threading
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from langchain_core.embeddings import Embeddings
 from typing_extensions import Self
 
@@ -45,66 +42,26 @@ from memagents.adapters.facade import Adaptable
 from memagents.base.memory import Memory
 from memagents.base.ops import AddOp, DeleteOp, GetOp, Op, SearchOp
 from memagents.config import Settings, get_settings
-from memagents.errors import ConfigError, InputError, NamespaceError, StorageError
-from memagents.graphmem._ingest import Ingestor, ProgressFn, check_ids, check_string
-from memagents.graphmem._results import AddResult, MemoryHit
-from memagents.graphmem.config import Preset, get_preset
-from memagents.graphmem.extraction import Extractor, LLMExtractor
-from memagents.graphmem.graph import GraphIndex
-from memagents.graphmem.normalize import unencodable
-from memagents.graphmem.storage import GraphStore, text_key
+from memagents.errors import ConfigError, InputError, StorageError
+from memagents.graphmem.core.config import Preset, get_preset
+from memagents.graphmem.core.graph import GraphIndex
+from memagents.graphmem.core.normalize import unencodable
+from memagents.graphmem.db import GraphDB
+from memagents.graphmem.extraction import Extractor
+from memagents.graphmem.ingest import Ingestor, ProgressFn, check_ids, check_string
+from memagents.graphmem.results import AddResult, MemoryHit
+from memagents.graphmem.retrieval import arun_search, run_search
+from memagents.graphmem.state import DEFAULT_NAMESPACE, MemoryState, check_namespace
 from memagents.models import (
     Budget,
     StructuredLLM,
     Usage,
-    embed_texts,
     embeddings_id,
     resolve_embeddings,
 )
 from memagents.stores import FolderLock
 
-__all__ = ["DEFAULT_NAMESPACE", "GraphMemory"]
-
-DEFAULT_NAMESPACE = "default"
-_MAX_NAMESPACE = 256
-
-
-_NON_PRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
-"""Unicode categories refused in namespaces: controls (C0, DEL, C1), format characters (bidi
-controls, zero-width characters), surrogates, private-use and unassigned code points, and line
-or paragraph separators."""
-
-
-def check_namespace(namespace: Any) -> str:
-    """Validate a namespace name: a non-empty string of at most 256 printable characters.
-
-    Printable means no control, format (bidi controls such as U+202E, zero-width characters),
-    surrogate, private-use, unassigned or line-separator character.
-
-    >>> check_namespace("users/alice")
-    'users/alice'
-    >>> check_namespace("users/\u202eecila")
-    Traceback (most recent call last):
-    ...
-    memagents.errors.NamespaceError: namespace 'users/\u202eecila' is invalid: it contains U+202E (RIGHT-TO-LEFT OVERRIDE, category Cf) at position 6; use at most 256 printable characters (no control, format or bidi characters).
-    """
-    if not isinstance(namespace, str) or not namespace.strip():
-        raise NamespaceError(f"namespace must be a non-empty string, got {namespace!r}.")
-    rule = (f"use at most {_MAX_NAMESPACE} printable characters (no control, format or bidi "
-            "characters).")
-    if len(namespace) > _MAX_NAMESPACE:
-        raise NamespaceError(
-            f"namespace {namespace[:40]!r}... has {len(namespace)} characters: {rule}"
-        )
-    for pos, char in enumerate(namespace):
-        category = unicodedata.category(char)
-        if category in _NON_PRINTABLE:
-            name = unicodedata.name(char, "unnamed")
-            raise NamespaceError(
-                f"namespace {namespace[:40]!r} is invalid: it contains U+{ord(char):04X} "
-                f"({name}, category {category}) at position {pos}; {rule}"
-            )
-    return namespace
+__all__ = ["DEFAULT_NAMESPACE", "GraphMemory", "check_namespace"]
 
 
 class GraphMemory(Memory, Adaptable):
@@ -136,7 +93,7 @@ class GraphMemory(Memory, Adaptable):
         self,
         folder: Path,
         *,
-        store: GraphStore,
+        db: GraphDB,
         lock: FolderLock,
         embeddings: Embeddings,
         embeddings_key: str,
@@ -147,22 +104,13 @@ class GraphMemory(Memory, Adaptable):
         namespace: str,
         settings: Settings,
     ) -> None:
-        self.folder = folder
-        self.store = store
         self._lock = lock
-        self.embeddings = embeddings
-        self.embeddings_key = embeddings_key
-        self.preset = preset
-        self.llm = llm
-        self.usage: Usage = llm.usage
-        self.settings = settings
-        self.namespace = namespace
-        self.use_filter = use_filter
-        self._extractor = extractor
-        self._indexes: dict[str, GraphIndex] = {}
-        self._mutex = threading.RLock()
-        self._ingest = Ingestor(self)
-        self._closed = False
+        self._state = MemoryState(
+            folder=folder, db=db, embeddings=embeddings, embeddings_key=embeddings_key,
+            preset=preset, llm=llm, settings=settings, namespace=namespace,
+            use_filter=use_filter, given_extractor=extractor,
+        )
+        self._ingest = Ingestor(self._state)
 
     # ----------------------------------------------------------------- opening
     @classmethod
@@ -210,31 +158,31 @@ class GraphMemory(Memory, Adaptable):
         root = _make_folder(folder if folder is not None else settings.home)
         lock = FolderLock(root)
         lock.acquire(timeout=0)
-        store: GraphStore | None = None
+        db: GraphDB | None = None
         try:
             emb = resolve_embeddings(embeddings or settings.embeddings, settings)
             key = embeddings_id(emb)
-            store = GraphStore(root / "memory.db")
-            _check_identity(store, "embeddings", key, "embeddings=")
-            _check_identity(store, "graph_config", repr(the_preset.graph), "preset=")
+            db = GraphDB(root / "memory.db")
+            _check_identity(db, "embeddings", key, "embeddings=")
+            _check_identity(db, "graph_config", repr(the_preset.graph), "preset=")
             structured = StructuredLLM.coerce(llm, settings=settings, budget=budget)
             return cls(
-                root, store=store, lock=lock, embeddings=emb, embeddings_key=key,
+                root, db=db, lock=lock, embeddings=emb, embeddings_key=key,
                 preset=the_preset, llm=structured, extractor=extractor, use_filter=use_filter,
                 namespace=namespace, settings=settings,
             )
         except BaseException:
-            if store is not None:
-                store.close()
+            if db is not None:
+                db.close()
             lock.release()
             raise
 
     def close(self) -> None:
         """Release the folder lock and the database (idempotent)."""
-        if self._closed:
+        if self._state.closed:
             return
-        self._closed = True
-        self.store.close()
+        self._state.closed = True
+        self._state.db.close()
         self._lock.release()
 
     def __enter__(self) -> Self:
@@ -246,70 +194,88 @@ class GraphMemory(Memory, Adaptable):
     def __repr__(self) -> str:
         return f"GraphMemory({str(self.folder)!r}, preset={self.preset.name!r})"
 
-    # --------------------------------------------------------------- plumbing
+    # ------------------------------------------------------------- attributes
+    @property
+    def folder(self) -> Path:  # type: ignore[override]
+        """The memory folder."""
+        return self._state.folder
+
+    @property
+    def db(self) -> GraphDB:
+        """The memory's own SQLite tables (``memory.db``); not a LangGraph store (that is
+        :meth:`as_store`)."""
+        return self._state.db
+
+    @property
+    def embeddings(self) -> Embeddings:
+        """The embedding model."""
+        return self._state.embeddings
+
+    @property
+    def embeddings_key(self) -> str:
+        """The embedding model's identity, remembered in the folder."""
+        return self._state.embeddings_key
+
+    @property
+    def preset(self) -> Preset:
+        """The preset the graph is built with (and the default search preset)."""
+        return self._state.preset
+
+    @property
+    def llm(self) -> StructuredLLM:
+        """The chat model (triple extraction and the recognition filter)."""
+        return self._state.llm
+
+    @property
+    def usage(self) -> Usage:
+        """Running usage totals of this memory's model calls."""
+        return self._state.usage
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the memory was opened with."""
+        return self._state.settings
+
+    @property
+    def namespace(self) -> str:  # type: ignore[override]
+        """The default namespace of every operation."""
+        return self._state.namespace
+
+    @property
+    def use_filter(self) -> bool | None:
+        """Run the recognition filter at search time (``None``: when a chat model is set)."""
+        return self._state.use_filter
+
+    @use_filter.setter
+    def use_filter(self, value: bool | None) -> None:
+        self._state.use_filter = value
+
     @property
     def closed(self) -> bool:
         """True once :meth:`close` ran."""
-        return self._closed
+        return self._state.closed
 
     @property
     def max_input_chars(self) -> int:  # type: ignore[override]
         """The longest passage accepted (the ``max_input_chars`` setting)."""
-        return int(self.settings.max_input_chars)
+        return int(self._state.settings.max_input_chars)
 
     @property
     def has_llm(self) -> bool:
         """True when a chat model is configured (extraction and the filter can run)."""
-        return self.llm.configured
+        return self._state.has_llm
 
     @property
     def extractor(self) -> Extractor:
         """The triple extractor (LLM by default). Raises ConfigError without an LLM."""
-        if self._extractor is None:
-            if not self.has_llm:
-                raise ConfigError(
-                    "GraphMemory.add() extracts triples with a chat model, and none is "
-                    "configured: pass llm='openai:gpt-4o-mini' (or any BaseChatModel) to "
-                    "GraphMemory.open, set MEMAGENTS_LLM, pass extractor=..., or store your "
-                    "own triples with add_triples()."
-                )
-            self._extractor = LLMExtractor(self.llm)
-        return self._extractor
+        return self._state.extractor()
 
     def _ns(self, namespace: str | None) -> str:
-        if self._closed:
-            raise InputError("this GraphMemory is closed; open it again with GraphMemory.open.")
-        return check_namespace(namespace if namespace is not None else self.namespace)
-
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        """Embed through the persistent cache: each string is embedded once, ever."""
-        keys = [text_key(t) for t in texts]
-        cached = self.store.vectors(self.embeddings_key, keys)
-        missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in cached))
-        if missing:
-            fresh = embed_texts(self.embeddings, missing, usage=self.usage)
-            pairs = [(text_key(t), v) for t, v in zip(missing, fresh)]
-            self.store.put_vectors(self.embeddings_key, pairs)
-            cached.update(pairs)
-        return np.stack([cached[k] for k in keys]) if keys else np.zeros((0, 0), np.float32)
+        return self._state.resolve(namespace)
 
     def index(self, namespace: str | None = None) -> GraphIndex:
         """The in-memory graph of a namespace (loaded from SQLite on first use)."""
-        ns = self._ns(namespace)
-        with self._mutex:
-            if ns not in self._indexes:
-                index = GraphIndex(self.preset.graph, embed=self._embed)
-                triples = self.store.triples(ns)
-                rows = self.store.passages(ns, status="indexed")
-                if rows:
-                    index.add([(p.id, p.text, triples.get(p.id, [])) for p in rows])
-                self._indexes[ns] = index
-            return self._indexes[ns]
-
-    def _reload(self, namespace: str) -> None:
-        """Forget the in-memory graph so the next use rebuilds it from SQLite."""
-        with self._mutex:
-            self._indexes.pop(namespace, None)
+        return self._state.index(self._ns(namespace))
 
     # ------------------------------------------------------------- the contract
     def batch(self, ops: Sequence[Op]) -> list[Any]:
@@ -333,11 +299,9 @@ class GraphMemory(Memory, Adaptable):
                     progress=op.options.get("progress"),
                 ))
             elif isinstance(op, SearchOp):
-                from memagents.graphmem._search import arun_search
-
                 ns = self._ns(op.namespace)
                 check_string(op.query, "the search query")
-                out.append(await arun_search(self, op.query, op.k, ns, op.options.get("preset"),
+                out.append(await arun_search(self._state, op.query, op.k, ns, op.options.get("preset"),
                                              op.options.get("use_filter")))
             else:
                 out.append(await asyncio.to_thread(self._run_op, op))
@@ -360,10 +324,8 @@ class GraphMemory(Memory, Adaptable):
             return self._ingest.add_triples(passages, ids=ids, metadata=metadata, namespace=ns,
                                             progress=progress)
         if isinstance(op, SearchOp):
-            from memagents.graphmem._search import run_search
-
             check_string(op.query, "the search query")
-            return run_search(self, op.query, op.k, ns, op.options.get("preset"),
+            return run_search(self._state, op.query, op.k, ns, op.options.get("preset"),
                               op.options.get("use_filter"))
         if isinstance(op, GetOp):
             return self._get(list(op.ids), ns)
@@ -390,8 +352,8 @@ class GraphMemory(Memory, Adaptable):
         )
 
     def _get(self, ids: list[str], ns: str) -> list[MemoryHit]:
-        rows = {p.id: p for p in self.store.passages(ns, ids=check_ids(ids))}
-        triples = self.store.triples(ns, ids=list(rows))
+        rows = {p.id: p for p in self.db.passages(ns, ids=check_ids(ids))}
+        triples = self.db.triples(ns, ids=list(rows))
         return [
             MemoryHit(
                 id=i,
@@ -406,7 +368,7 @@ class GraphMemory(Memory, Adaptable):
 
     def namespaces(self) -> list[str]:
         """Namespaces that hold at least one passage."""
-        return self.store.namespaces()
+        return self.db.namespaces()
 
     def stats(self, namespace: str | None = None) -> dict[str, Any]:
         """Counts of passages by status, graph nodes and edges, and usage so far."""
@@ -414,9 +376,9 @@ class GraphMemory(Memory, Adaptable):
         graph = self.index(ns).stats()
         return {
             "namespace": ns,
-            "passages": self.store.counts(ns),
+            "passages": self.db.counts(ns),
             "graph": graph,
-            "persisted_edges": self.store.edge_count(ns),
+            "persisted_edges": self.db.edge_count(ns),
             "embeddings": self.embeddings_key,
             "preset": self.preset.name,
             "usage": self.usage.as_dict(),
@@ -442,7 +404,7 @@ class GraphMemory(Memory, Adaptable):
         ``search(query=...)`` runs PPR. ``extract``: build passages with LLM triple extraction
         (default: when the memory has a chat model or an extractor; else passages are stored
         with no triples and search is dense); ``use_filter``: the recognition filter."""
-        can = self._extractor is not None or self.has_llm
+        can = self._state.can_extract
         kw.setdefault("add_options", {"extract": can if extract is None else bool(extract)})
         kw.setdefault("search_options", {"use_filter": use_filter})
         return super().as_store(**kw)
@@ -495,11 +457,11 @@ def _make_folder(folder: Any) -> Path:
     return root
 
 
-def _check_identity(store: GraphStore, key: str, value: str, argument: str) -> None:
+def _check_identity(db: GraphDB, key: str, value: str, argument: str) -> None:
     """Remember what a memory was built with; refuse to reopen it with something else."""
-    known = store.db.get_meta(key)
+    known = db.get_meta(key)
     if known is None:
-        store.db.set_meta(key, value)
+        db.set_meta(key, value)
     elif known != value:
         raise ConfigError(
             f"this memory was built with {key} {known!r} but is opened with {value!r}: vectors "

@@ -13,7 +13,7 @@ cooldown the next search tries again; a success closes the breaker.
 
 Example:
     >>> from memagents.testing import ScriptedChatModel
-    >>> from memagents.graphmem.search import LinkedFact
+    >>> from memagents.graphmem.core.search import LinkedFact
     >>> llm = ScriptedChatModel(default='{"facts": [["ada", "born in", "velm"]]}')
     >>> facts = [LinkedFact(triple=("ada", "born in", "velm"), score=1.0, cosine=0.9),
     ...          LinkedFact(triple=("bob", "likes", "tea"), score=0.5, cosine=0.4)]
@@ -35,7 +35,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from memagents.errors import MemagentsError
-from memagents.graphmem.search import LinkedFact
+from memagents.graphmem.core.search import LinkedFact
 from memagents.models import PromptTemplate, StructuredLLM, get_prompt, register_prompt
 
 __all__ = ["FILTER_COOLDOWN_S", "RECOGNITION_PROMPT", "FilterOutput", "LLMFactFilter"]
@@ -90,7 +90,7 @@ class FilterOutput(BaseModel):
 
 
 class LLMFactFilter:
-    """A ``fact_filter`` for :class:`~memagents.graphmem.search.GraphSearcher` backed by an LLM.
+    """A ``fact_filter`` for :class:`~memagents.graphmem.core.search.GraphSearcher` backed by an LLM.
 
     Args:
         llm: A :class:`~memagents.models.StructuredLLM`, chat model or spec.

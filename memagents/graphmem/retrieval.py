@@ -1,22 +1,29 @@
-"""The read path of :class:`~memagents.graphmem.memory.GraphMemory`: query to ranked hits."""
+"""The read path of :class:`~memagents.graphmem.GraphMemory`: query to ranked hits.
+
+One search: plan (namespace, preset, filter; the graph snapshot is built under the memory's
+lock), embed the query (no lock), link it to candidate facts, let the recognition filter choose
+among them (a model call, no lock), rank from the kept facts with one PageRank, then read the
+hit passages. It works on the memory's :class:`~memagents.graphmem.state.MemoryState`, never on
+the facade; the async twin runs the model calls on their async APIs and every graph and
+database step in a worker thread.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from memagents.errors import ConfigError, InputError
-from memagents.graphmem._results import MemoryHit, SearchHits
-from memagents.graphmem.config import Preset, get_preset
+from memagents.graphmem.core.config import Preset, get_preset
+from memagents.graphmem.core.search import GraphSearcher, LinkedFact, Linking, SearchResult
 from memagents.graphmem.recognition import LLMFactFilter
-from memagents.graphmem.search import GraphSearcher, SearchResult
+from memagents.graphmem.results import MemoryHit, SearchHits
+from memagents.graphmem.state import MemoryState
 from memagents.models import aembed_texts, embed_texts
-
-if TYPE_CHECKING:
-    from memagents.graphmem.memory import GraphMemory
 
 __all__ = ["arun_search", "check_query", "run_search"]
 
@@ -46,34 +53,34 @@ class _Plan:
 
 
 def _plan(
-    memory: GraphMemory,
+    state: MemoryState,
     query: str,
     k: int,
     namespace: str,
     preset: str | Preset | None,
     use_filter: bool | None,
 ) -> _Plan:
-    query = check_query(query, k, memory.settings.max_input_chars)
-    the_preset = memory.preset if preset is None else get_preset(preset)
-    if the_preset.graph != memory.preset.graph:
+    query = check_query(query, k, state.settings.max_input_chars)
+    the_preset = state.preset if preset is None else get_preset(preset)
+    if the_preset.graph != state.preset.graph:
         raise ConfigError(
             f"preset {the_preset.name!r} needs a graph built with other settings than this "
-            f"memory's ({memory.preset.name!r}); open the memory with preset="
+            f"memory's ({state.preset.name!r}); open the memory with preset="
             f"{the_preset.name!r} in another folder."
         )
     notes: list[str] = []
-    want_filter = memory.use_filter if use_filter is None else use_filter
+    want_filter = state.use_filter if use_filter is None else use_filter
     if want_filter is None:
-        want_filter = memory.has_llm
+        want_filter = state.has_llm
     fact_filter = None
-    if want_filter and not memory.has_llm:
+    if want_filter and not state.has_llm:
         notes.append("recognition filter skipped: no chat model configured (set llm=)")
     elif want_filter:
-        fact_filter = LLMFactFilter(memory.llm)
-    elif not memory.has_llm:
+        fact_filter = LLMFactFilter(state.llm)
+    elif not state.has_llm:
         notes.append("recognition filter skipped: no chat model configured")
-    with memory._mutex:
-        index = memory.index(namespace)
+    with state.mutex:
+        index = state.index(namespace)
         if len(index) == 0:
             notes.append(f"namespace {namespace!r} holds no indexed passages")
             return _Plan(query, k, namespace, None, None, notes)
@@ -82,23 +89,37 @@ def _plan(
     return _Plan(query, k, namespace, searcher, fact_filter, notes)
 
 
-def _rank(memory: GraphMemory, plan: _Plan, qv: Any, kept: list[Any] | None) -> SearchResult:
-    """One graph search; the lock is held only for these milliseconds, never across a model
-    call. ``kept`` replays the recognition filter's answer."""
+def _query_vectors(vecs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The (fact, passage) query vectors from the rows embedded for ``query_texts``."""
+    return np.asarray(vecs[0]), np.asarray(vecs[-1])
+
+
+def _link(state: MemoryState, plan: _Plan, qv: tuple[np.ndarray, np.ndarray]) -> Linking:
+    """Question to candidate facts (no PageRank); the lock is held for these milliseconds
+    only, never across a model call."""
     assert plan.searcher is not None
-    fact_filter = None if kept is None else (lambda question, candidates: kept)
-    with memory._mutex:
-        return plan.searcher.search(plan.query, plan.k, fact_filter=fact_filter, query_vectors=qv)
+    with state.mutex:
+        return plan.searcher.link(plan.query, query_vectors=qv)
 
 
-def _hits(memory: GraphMemory, plan: _Plan, result: SearchResult) -> SearchHits:
+def _rank(
+    state: MemoryState, plan: _Plan, linking: Linking, kept: Sequence[LinkedFact] | None
+) -> SearchResult:
+    """Kept facts to ranked passages: the search's one PageRank. ``kept`` is the
+    recognition filter's answer (``None``: no filter ran)."""
+    assert plan.searcher is not None
+    with state.mutex:
+        return plan.searcher.rank(linking, plan.k, kept=kept)
+
+
+def _hits(state: MemoryState, plan: _Plan, result: SearchResult) -> SearchHits:
     if plan.fact_filter is not None and plan.fact_filter.last_error:
         plan.notes.append(
             f"recognition filter failed, facts kept unfiltered: {plan.fact_filter.last_error}"
         )
     rows = {
         p.id: p
-        for p in memory.store.passages(plan.namespace, ids=[h.passage_id for h in result.hits])
+        for p in state.db.passages(plan.namespace, ids=[h.passage_id for h in result.hits])
     }
     hits = [
         MemoryHit(
@@ -122,7 +143,7 @@ def _hits(memory: GraphMemory, plan: _Plan, result: SearchResult) -> SearchHits:
 
 
 def run_search(
-    memory: GraphMemory,
+    state: MemoryState,
     query: str,
     k: int,
     namespace: str,
@@ -130,21 +151,20 @@ def run_search(
     use_filter: bool | None,
 ) -> SearchHits:
     """Search one namespace; see :meth:`GraphMemory.search`."""
-    plan = _plan(memory, query, k, namespace, preset, use_filter)
+    plan = _plan(state, query, k, namespace, preset, use_filter)
     if plan.searcher is None:
         return SearchHits([], notes=plan.notes)
-    texts = _query_texts(plan)
-    vecs = embed_texts(memory.embeddings, texts, usage=memory.usage)
-    qv = (np.asarray(vecs[0]), np.asarray(vecs[-1]))
-    result = _rank(memory, plan, qv, None)
+    texts = plan.searcher.query_texts([plan.query])
+    qv = _query_vectors(embed_texts(state.embeddings, texts, usage=state.usage))
+    linking = _link(state, plan, qv)
+    kept = None
     if plan.fact_filter is not None:
-        candidates = list(result.explanation.candidate_facts)
-        result = _rank(memory, plan, qv, plan.fact_filter(plan.query, candidates))
-    return _hits(memory, plan, result)
+        kept = plan.fact_filter(plan.query, linking.candidates)
+    return _hits(state, plan, _rank(state, plan, linking, kept))
 
 
 async def arun_search(
-    memory: GraphMemory,
+    state: MemoryState,
     query: str,
     k: int,
     namespace: str,
@@ -153,23 +173,14 @@ async def arun_search(
 ) -> SearchHits:
     """Async twin of :func:`run_search`: the query embedding and the recognition filter use
     the models' async APIs; only the millisecond graph steps run in a worker thread."""
-    plan = await asyncio.to_thread(_plan, memory, query, k, namespace, preset, use_filter)
+    plan = await asyncio.to_thread(_plan, state, query, k, namespace, preset, use_filter)
     if plan.searcher is None:
         return SearchHits([], notes=plan.notes)
-    vecs = await aembed_texts(memory.embeddings, _query_texts(plan), usage=memory.usage)
-    qv = (np.asarray(vecs[0]), np.asarray(vecs[-1]))
-    result = await asyncio.to_thread(_rank, memory, plan, qv, None)
+    texts = plan.searcher.query_texts([plan.query])
+    qv = _query_vectors(await aembed_texts(state.embeddings, texts, usage=state.usage))
+    linking = await asyncio.to_thread(_link, state, plan, qv)
+    kept = None
     if plan.fact_filter is not None:
-        candidates = list(result.explanation.candidate_facts)
-        kept = await plan.fact_filter.acall(plan.query, candidates)
-        result = await asyncio.to_thread(_rank, memory, plan, qv, kept)
-    return await asyncio.to_thread(_hits, memory, plan, result)
-
-
-def _query_texts(plan: _Plan) -> list[str]:
-    """Query strings, one per distinct instruction (never cached: queries vary)."""
-    assert plan.searcher is not None
-    cfg = plan.searcher.config
-    fact_text = (cfg.fact_query_instruction or "") + plan.query
-    passage_text = (cfg.passage_query_instruction or "") + plan.query
-    return [fact_text] if fact_text == passage_text else [fact_text, passage_text]
+        kept = await plan.fact_filter.acall(plan.query, linking.candidates)
+    result = await asyncio.to_thread(_rank, state, plan, linking, kept)
+    return await asyncio.to_thread(_hits, state, plan, result)

@@ -1,4 +1,4 @@
-"""The write path of :class:`~memagents.graphmem.memory.GraphMemory`: add, add_triples, delete.
+"""The write path of :class:`~memagents.graphmem.GraphMemory`: add, add_triples, delete.
 
 Order of work, chosen so that a crash anywhere leaves a consistent memory that resumes:
 
@@ -8,6 +8,12 @@ Order of work, chosen so that a crash anywhere leaves a consistent memory that r
 3. update the in-memory graph (embedding only strings never seen, via the vector cache);
 4. commit triples, statuses and the graph delta in one transaction. If that fails, the
    in-memory graph is dropped and rebuilt from SQLite on next use.
+
+It works on the memory's :class:`~memagents.graphmem.state.MemoryState` (database, models,
+graphs and their lock), never on the facade. Each call counts its own model requests
+(:func:`~memagents.models.track_usage`), so concurrent adds on one memory never count each
+other's; the async path runs every database read and write in a worker thread, never on the
+event loop.
 """
 
 from __future__ import annotations
@@ -16,16 +22,15 @@ import asyncio
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from memagents.errors import InputError
-from memagents.graphmem._results import AddResult, DeleteResult
+from memagents.graphmem.results import AddResult, DeleteResult
 from memagents.graphmem.extraction import Extraction
-from memagents.graphmem.normalize import Triple, clean_triples, unencodable
-from memagents.graphmem.storage import StoredPassage, content_hash
-
-if TYPE_CHECKING:
-    from memagents.graphmem.memory import GraphMemory
+from memagents.graphmem.core.normalize import Triple, clean_triples, unencodable
+from memagents.graphmem.db import StoredPassage, content_hash
+from memagents.graphmem.state import MemoryState
+from memagents.models.usage import Usage, track_usage
 
 __all__ = ["Ingestor"]
 
@@ -45,10 +50,10 @@ class _Item:
 
 
 class Ingestor:
-    """Runs ingest and delete for one memory (shares its lock, store and indexes)."""
+    """Runs ingest and delete for one memory (on its state: lock, database and graphs)."""
 
-    def __init__(self, memory: GraphMemory) -> None:
-        self.m = memory
+    def __init__(self, state: MemoryState) -> None:
+        self.s = state
 
     # ------------------------------------------------------------- validation
     def _items(
@@ -64,7 +69,7 @@ class Ingestor:
         for name, seq in (("ids", ids), ("metadata", metadata)):
             if seq is not None and (isinstance(seq, (str, bytes)) or len(seq) != n):
                 raise InputError(f"{name} must be a list with one entry per text ({n}).")
-        limit = self.m.settings.max_input_chars
+        limit = self.s.settings.max_input_chars
         items: list[_Item] = []
         for i, raw in enumerate(texts):
             text, meta, doc_id = _unpack(raw, i)
@@ -112,11 +117,10 @@ class Ingestor:
         progress: ProgressFn | None = None,
     ) -> AddResult:
         items = self._items(texts, ids, metadata)
-        extractor = self.m.extractor  # fails early, before anything is stored, without an LLM
+        extractor = self.s.extractor()  # fails early, before anything is stored, without an LLM
         report = progress or _no_progress
-        with self.m._mutex:
+        with self.s.mutex, track_usage() as mine:
             result, todo = self._record(namespace, items, texts_given=len(texts))
-            before = self.m.usage.as_dict()
             ready, missing = self._from_caches(extractor.key, todo, result)
             report(len(todo) - len(missing), len(todo))
             for start in range(0, len(missing), CHUNK):
@@ -125,7 +129,7 @@ class Ingestor:
                 ready += self._settle(namespace, extractor.key, chunk, outs, result)
                 report(len(todo) - len(missing) + start + len(chunk), len(todo))
             self._index(namespace, ready, result)
-            self._finish(result, before)
+            self._finish(result, mine)
         return result
 
     async def aadd(
@@ -138,24 +142,27 @@ class Ingestor:
         progress: ProgressFn | None = None,
     ) -> AddResult:
         items = self._items(texts, ids, metadata)
-        extractor = self.m.extractor
+        extractor = self.s.extractor()
         report = progress or _no_progress
-        result, todo = await asyncio.to_thread(self._locked_record, namespace, items, len(texts))
-        before = self.m.usage.as_dict()
-        ready, missing = self._from_caches(extractor.key, todo, result)
-        report(len(todo) - len(missing), len(todo))
-        for start in range(0, len(missing), CHUNK):
-            chunk = missing[start : start + CHUNK]
-            outs = await extractor.aextract([p.text for p in chunk])
-            ready += self._settle(namespace, extractor.key, chunk, outs, result)
-            report(len(todo) - len(missing) + start + len(chunk), len(todo))
+        with track_usage() as mine:  # follows the awaits and the worker threads below
+            result, todo = await asyncio.to_thread(self._locked_record, namespace, items,
+                                                   len(texts))
+            ready, missing = await asyncio.to_thread(self._from_caches, extractor.key, todo,
+                                                     result)
+            report(len(todo) - len(missing), len(todo))
+            for start in range(0, len(missing), CHUNK):
+                chunk = missing[start : start + CHUNK]
+                outs = await extractor.aextract([p.text for p in chunk])
+                ready += await asyncio.to_thread(self._settle, namespace, extractor.key, chunk,
+                                                 outs, result)
+                report(len(todo) - len(missing) + start + len(chunk), len(todo))
 
-        def index() -> None:
-            with self.m._mutex:
-                self._index(namespace, ready, result)
+            def index() -> None:
+                with self.s.mutex:
+                    self._index(namespace, ready, result)
 
-        await asyncio.to_thread(index)
-        self._finish(result, before)
+            await asyncio.to_thread(index)
+        self._finish(result, mine)
         return result
 
     def add_triples(
@@ -184,22 +191,21 @@ class Ingestor:
                 )
         items = self._items(texts, ids, metadata, triples)
         dropped = sum(clean_triples(t)[1] for t in triples)
-        with self.m._mutex:
+        with self.s.mutex, track_usage() as mine:
             result, todo = self._record(namespace, items, texts_given=len(texts))
-            before = self.m.usage.as_dict()
             extract = [p for p in todo if p.source == "extract"]
-            if extract and self.m._extractor is None and not self.m.has_llm:
+            if extract and not self.s.can_extract:
                 result.pending += [p.id for p in extract]
                 ready, _ = self._from_caches(None, todo, result)
             else:
-                key = self.m.extractor.key if extract else None
+                key = self.s.extractor().key if extract else None
                 ready, missing = self._from_caches(key, todo, result)
                 if missing and key is not None:
-                    outs = self.m.extractor.extract([p.text for p in missing])
+                    outs = self.s.extractor().extract([p.text for p in missing])
                     ready += self._settle(namespace, key, missing, outs, result)
             self._index(namespace, ready, result)
             result.dropped_triples += dropped
-            self._finish(result, before)
+            self._finish(result, mine)
             if progress is not None:
                 progress(len(todo), len(todo))
         return result
@@ -208,14 +214,14 @@ class Ingestor:
     def _locked_record(
         self, namespace: str, items: list[_Item], n: int
     ) -> tuple[AddResult, list[StoredPassage]]:
-        with self.m._mutex:
+        with self.s.mutex:
             return self._record(namespace, items, texts_given=n)
 
     def _record(
         self, namespace: str, items: list[_Item], *, texts_given: int
     ) -> tuple[AddResult, list[StoredPassage]]:
         """Store new and changed passages as pending; return what needs work (incl. resumes)."""
-        store = self.m.store
+        store = self.s.db
         result = AddResult(namespace=namespace, ids=[it.id for it in items])
         existing = {p.id: p for p in store.passages(namespace, ids=[it.id for it in items])}
         rows, user = [], []
@@ -252,7 +258,7 @@ class Ingestor:
         if extractor_key is None:
             return ready, []
         need = [p for p in todo if p.source == "extract"]
-        cache = self.m.store.cached_extractions(extractor_key, [p.content_hash for p in need])
+        cache = self.s.db.cached_extractions(extractor_key, [p.content_hash for p in need])
         ready += [(p, cache[p.content_hash]) for p in need if p.content_hash in cache]
         return ready, [p for p in need if p.content_hash not in cache]
 
@@ -260,7 +266,7 @@ class Ingestor:
         self, todo: list[StoredPassage], result: AddResult
     ) -> list[tuple[StoredPassage, Any]]:
         user = [p for p in todo if p.source == "user"]
-        cache = self.m.store.cached_extractions(USER_EXTRACTOR, [p.content_hash for p in user])
+        cache = self.s.db.cached_extractions(USER_EXTRACTOR, [p.content_hash for p in user])
         out = []
         for p in user:
             if p.content_hash in cache:
@@ -283,11 +289,11 @@ class Ingestor:
         bad = [(p.id, _storable(o.error or "unknown error")) for p, o in zip(chunk, outs)
                if not o.ok]
         if ok:
-            self.m.store.put_extractions(
+            self.s.db.put_extractions(
                 key, [(p.content_hash, o.triples, o.entities, o.dropped) for p, o in ok]
             )
         if bad:
-            self.m.store.mark_failed(namespace, bad)
+            self.s.db.mark_failed(namespace, bad)
             result.failed.update(dict(bad))
         return [(p, (list(o.triples), o.entities, o.dropped)) for p, o in ok]
 
@@ -316,22 +322,21 @@ class Ingestor:
                 if not kept:
                     result.empty.append(p.id)
         if bad:
-            self.m.store.mark_failed(namespace, bad)
+            self.s.db.mark_failed(namespace, bad)
             result.failed.update(dict(bad))
         if not batch:
             return
-        index = self.m.index(namespace)
+        index = self.s.index(namespace)
         delta = index.add(batch)
         try:
-            self.m.store.commit_indexed(namespace, persisted, delta)
+            self.s.db.commit_indexed(namespace, persisted, delta)
         except BaseException:
-            self.m._reload(namespace)
+            self.s.reload(namespace)
             raise
 
-    def _finish(self, result: AddResult, before: dict[str, Any]) -> None:
-        after = self.m.usage.as_dict()
-        result.llm_calls = int(after["llm_calls"] - before["llm_calls"])
-        result.embedding_calls = int(after["embedding_calls"] - before["embedding_calls"])
+    def _finish(self, result: AddResult, mine: Usage) -> None:
+        result.llm_calls = int(mine.llm_calls)
+        result.embedding_calls = int(mine.embedding_calls)
         failed = set(result.failed)
         for bucket in (result.added, result.updated, result.resumed):
             bucket[:] = [i for i in bucket if i not in failed and i not in result.pending]
@@ -352,14 +357,14 @@ class Ingestor:
                 f"pass a list of ids to delete{example}, got {type(ids).__name__}."
             )
         wanted = check_ids(ids)
-        with self.m._mutex:
-            stored = {p.id for p in self.m.store.passages(namespace, ids=wanted)}
-            index = self.m.index(namespace)
+        with self.s.mutex:
+            stored = {p.id for p in self.s.db.passages(namespace, ids=wanted)}
+            index = self.s.index(namespace)
             delta = index.remove([p for p in wanted if p in index])
             try:
-                self.m.store.delete_passages(namespace, sorted(stored), delta)
+                self.s.db.delete_passages(namespace, sorted(stored), delta)
             except BaseException:
-                self.m._reload(namespace)
+                self.s.reload(namespace)
                 raise
         return DeleteResult(
             deleted=[p for p in wanted if p in stored], unknown=[p for p in wanted if p not in stored]

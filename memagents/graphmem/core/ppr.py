@@ -23,7 +23,7 @@ memory.
 Example:
     >>> import numpy as np
     >>> from scipy import sparse
-    >>> from memagents.graphmem.ppr import PPRSolver
+    >>> from memagents.graphmem.core.ppr import PPRSolver
     >>> path = sparse.csr_array(np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=float))
     >>> solver = PPRSolver(path)
     >>> solver.run(np.array([1.0, 0.0, 0.0])).round(4).tolist()
@@ -42,7 +42,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from memagents.errors import InputError
-from memagents.graphmem.config import PPRConfig
+from memagents.graphmem.core.config import PPRConfig
 
 try:  # y += A @ x on CSR without allocation; the public operator is the fallback
     from scipy.sparse._sparsetools import csr_matvec as _csr_matvec

@@ -2,11 +2,11 @@
 
 :class:`GraphDelta` is what a persistence layer needs to mirror the graph in a database:
 apply ``removed_nodes``, ``added_nodes``, ``removed_edges`` and ``changed_edges`` (upserts)
-after every :meth:`~memagents.graphmem.graph.GraphIndex.add` or
-:meth:`~memagents.graphmem.graph.GraphIndex.remove`.
+after every :meth:`~memagents.graphmem.core.graph.GraphIndex.add` or
+:meth:`~memagents.graphmem.core.graph.GraphIndex.remove`.
 
 Example:
-    >>> from memagents.graphmem.delta import Edge, GraphDelta
+    >>> from memagents.graphmem.core.delta import Edge, GraphDelta
     >>> e = Edge(u=("passage", "p1"), v=("phrase", "rome"), weight=1.0, kind="passage")
     >>> GraphDelta(changed_edges=(e,)).is_empty, GraphDelta().is_empty
     (False, True)
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from memagents.graphmem.normalize import Triple
+from memagents.graphmem.core.normalize import Triple
 
 __all__ = ["PASSAGE", "PHRASE", "Edge", "GraphDelta", "NodeKey", "PassageInput"]
 

@@ -3,7 +3,7 @@
 :class:`MemoryHit` adds the dense and PPR scores and the triples to the contract's
 :class:`~memagents.base.Hit`; :class:`AddResult` adds the extraction's bookkeeping. Search
 results are the contract's :class:`~memagents.base.SearchHits` (their ``explanation`` is a
-:class:`~memagents.graphmem.search.Explanation`), deletes its
+:class:`~memagents.graphmem.core.search.Explanation`), deletes its
 :class:`~memagents.base.DeleteResult`.
 """
 
@@ -24,7 +24,7 @@ class MemoryHit(Hit):
 
     Attributes:
         score: What the ranking used: the PPR probability for graph hits, the cosine for
-            dense-only hits (see :class:`~memagents.graphmem.search.Hit`).
+            dense-only hits (see :class:`~memagents.graphmem.core.search.Hit`).
         dense_score: Cosine similarity with the query.
         ppr_score: Personalized PageRank probability.
         triples: The passage's (subject, predicate, object) triples (filled by ``get``).

@@ -22,9 +22,9 @@ result does not depend on batch shapes or insertion order.
 
 Example:
     >>> import numpy as np
-    >>> from memagents.graphmem.config import GraphConfig
-    >>> from memagents.graphmem.synonymy import SynonymIndex
-    >>> from memagents.graphmem.vectors import VectorCache
+    >>> from memagents.graphmem.core.config import GraphConfig
+    >>> from memagents.graphmem.core.synonymy import SynonymIndex
+    >>> from memagents.graphmem.core.vector_cache import VectorCache
     >>> cache = VectorCache()
     >>> vecs = {"paris": [1, 0], "paris city": [0.9, 0.1], "rome": [0, 1]}
     >>> _ = cache.ensure(vecs, lambda t: np.array([vecs[s] for s in t], np.float32))
@@ -40,9 +40,9 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from memagents.graphmem.config import GraphConfig
-from memagents.graphmem.normalize import alnum_count
-from memagents.graphmem.vectors import VectorCache
+from memagents.graphmem.core.config import GraphConfig
+from memagents.graphmem.core.normalize import alnum_count
+from memagents.graphmem.core.vector_cache import VectorCache
 
 __all__ = ["SynonymIndex"]
 

@@ -22,7 +22,7 @@ reference runs, and any sentence-transformers model without prompts) both encode
 same vector. Set the two ``*_query_instruction`` fields for an instruction-tuned embedder.
 
 Example:
-    >>> from memagents.graphmem.config import PRESETS, GraphConfig
+    >>> from memagents.graphmem.core.config import PRESETS, GraphConfig
     >>> PRESETS["hipporag2"].graph.synonymy_max_neighbors
     101
     >>> GraphConfig(synonymy_threshold=0.9).synonymy_threshold

@@ -3,7 +3,7 @@
 The steps of HippoRAG 2's ``retrieve`` (``docs/methods/hipporag2.md`` §2.3), deterministic:
 
 1. Encode the question: once when both instructions of the
-   :class:`~memagents.graphmem.config.SearchConfig` are equal (both presets), else twice.
+   :class:`~memagents.graphmem.core.config.SearchConfig` are equal (both presets), else twice.
 2. Link it to facts: ``s = minmax(F . q_fact)`` over every fact; keep the top
    ``linking_top_k`` (ties: fact order, i.e. sorted facts).
 3. Optionally let a recognition filter (``fact_filter(question, facts) -> kept``, e.g. an LLM)
@@ -16,6 +16,12 @@ The steps of HippoRAG 2's ``retrieve`` (``docs/methods/hipporag2.md`` §2.3), de
 7. Rank by the PPR probability; with ``rerank_window = n`` the top ``n`` are then ordered by
    their dense cosine.
 
+A search is two halves: :meth:`GraphSearcher.link` (steps 1-2: question to candidate facts
+and passage cosines, no PageRank) and :meth:`GraphSearcher.rank` (steps 4-7 from the facts a
+filter kept: exactly one PPR). A recognition filter runs between them, so a filtered search
+ranks the graph once, as an unfiltered one does. :meth:`GraphSearcher.query_texts` is the one
+place where query instructions are prefixed.
+
 Several questions can be searched at once (:meth:`GraphSearcher.search_many`): one encode call
 for all; cosines, seeds and the PPR are then computed per question with the same kernels as a
 single search (:meth:`GraphSearcher.search` is ``search_many`` of one), so a question gets the
@@ -25,8 +31,8 @@ phrases by weight, then first appearance in the ranked facts (the official rule)
 
 Example:
     >>> import numpy as np
-    >>> from memagents.graphmem.graph import GraphIndex
-    >>> from memagents.graphmem.search import GraphSearcher
+    >>> from memagents.graphmem.core.graph import GraphIndex
+    >>> from memagents.graphmem.core.search import GraphSearcher
     >>> table = {"who": [1, 0, 0], "x": [1, 0, 0], "y": [0, 1, 0]}
     >>> def embed(texts):  # vector of the first word found in the table, else [0, 0, 1]
     ...     def vec(t):
@@ -45,16 +51,16 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from memagents.errors import InputError
-from memagents.graphmem.config import Preset, get_preset
-from memagents.graphmem.graph import GraphIndex
-from memagents.graphmem.matrices import GraphMatrices
-from memagents.graphmem.normalize import Triple, normalize_triple
+from memagents.graphmem.core.config import Preset, get_preset
+from memagents.graphmem.core.graph import GraphIndex
+from memagents.graphmem.core.matrices import GraphMatrices
+from memagents.graphmem.core.normalize import Triple, normalize_triple
 
 _vecdot = getattr(np, "vecdot", None)  # numpy >= 2.0
 
@@ -64,6 +70,7 @@ __all__ = [
     "GraphSearcher",
     "Hit",
     "LinkedFact",
+    "Linking",
     "SearchResult",
     "SeedPhrase",
     "minmax",
@@ -121,6 +128,30 @@ class Explanation:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Linking:
+    """A question linked to one version of the graph: the first half of a search.
+
+    Attributes:
+        question: The question.
+        matrices: The graph snapshot it was linked against (``None``: the index was empty).
+        dense: Raw cosine of the question with each passage (``matrices.passages`` order).
+        linked: The top ``linking_top_k`` facts as ``(fact index, LinkedFact)``, best first.
+        query_encodes: Embedding rows computed for the question (0 with given vectors).
+    """
+
+    question: str
+    matrices: GraphMatrices | None
+    dense: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    linked: tuple[tuple[int, LinkedFact], ...] = ()
+    query_encodes: int = 0
+
+    @property
+    def candidates(self) -> list[LinkedFact]:
+        """The linked facts, best first: what a recognition filter chooses from."""
+        return [f for _, f in self.linked]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SearchResult:
     """Hits (best first) and the explanation."""
 
@@ -170,8 +201,8 @@ class GraphSearcher:
 
     Args:
         index: The graph to search.
-        preset: A name from :data:`~memagents.graphmem.config.PRESETS` or a
-            :class:`~memagents.graphmem.config.Preset` (its ``search`` and ``ppr`` parts are
+        preset: A name from :data:`~memagents.graphmem.core.config.PRESETS` or a
+            :class:`~memagents.graphmem.core.config.Preset` (its ``search`` and ``ppr`` parts are
             used; its ``graph`` part is for building the index).
     """
 
@@ -186,12 +217,20 @@ class GraphSearcher:
         cfg = self.config
         return 1 if cfg.fact_query_instruction == cfg.passage_query_instruction else 2
 
-    def encode_queries(self, questions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """``(fact_vectors, passage_vectors)``, each ``(len(questions), dim)``, in one call."""
+    def query_texts(self, questions: Sequence[str]) -> list[str]:
+        """The strings to embed for ``questions``: each question behind the fact instruction,
+        then, when the passage instruction differs, each behind the passage instruction. The
+        first ``len(questions)`` rows of their vectors are the fact queries, the last
+        ``len(questions)`` the passage queries (the same rows when one encode suffices)."""
         cfg = self.config
         texts = [(cfg.fact_query_instruction or "") + q for q in questions]
         if self.encodes_per_query == 2:
             texts += [(cfg.passage_query_instruction or "") + q for q in questions]
+        return texts
+
+    def encode_queries(self, questions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(fact_vectors, passage_vectors)``, each ``(len(questions), dim)``, in one call."""
+        texts = self.query_texts(questions)
         vecs = np.asarray(self.index.embed(texts), dtype=np.float32)
         if vecs.ndim != 2 or vecs.shape[0] != len(texts):
             raise InputError(f"embed returned shape {vecs.shape} for {len(texts)} query strings.")
@@ -208,7 +247,7 @@ class GraphSearcher:
         fact_filter: FactFilter | None = None,
         query_vectors: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> SearchResult:
-        """Rank passages for ``question``.
+        """Rank passages for ``question``: :meth:`link`, the filter, then :meth:`rank`.
 
         Args:
             question: The question.
@@ -240,17 +279,46 @@ class GraphSearcher:
         ``query_vectors`` are two ``(len(questions), dim)`` arrays when given.
         """
         questions = list(questions)
-        for q in questions:
-            if not isinstance(q, str) or not q.strip():
-                raise InputError("every question must be a non-empty string.")
-        if k < 1:
-            raise InputError("k must be >= 1.")
+        _check_questions(questions)
+        _check_k(k)
+        results = []
+        for linking in self.link_many(questions, query_vectors=query_vectors):
+            kept = None
+            if fact_filter is not None:
+                kept = fact_filter(linking.question, linking.candidates) if linking.linked else []
+            results.append(self.rank(linking, k, kept=kept))
+        return results
+
+    # ------------------------------------------------------------- the two halves
+    def link(
+        self, question: str, *, query_vectors: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> Linking:
+        """Link ``question`` to the graph: its dense passage cosines and its top facts.
+
+        No PageRank runs here; :meth:`rank` does that once, after an optional recognition
+        filter has looked at :attr:`Linking.candidates`.
+        """
+        qv = None
+        if query_vectors is not None:
+            qv = (
+                np.asarray(query_vectors[0], np.float32).reshape(1, -1),
+                np.asarray(query_vectors[1], np.float32).reshape(1, -1),
+            )
+        return self.link_many([question], query_vectors=qv)[0]
+
+    def link_many(
+        self,
+        questions: Sequence[str],
+        *,
+        query_vectors: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> list[Linking]:
+        """:meth:`link` for several questions (one encode call for all)."""
+        questions = list(questions)
+        _check_questions(questions)
         if not questions:
             return []
-        name = self.config.name
         if len(self.index) == 0:
-            empty = Explanation(preset=name, fallback_reason="empty index")
-            return [SearchResult(hits=(), explanation=empty) for _ in questions]
+            return [Linking(question=q, matrices=None) for q in questions]
         m = self.index.matrices()
         if query_vectors is None:
             qf, qp = self.encode_queries(questions)
@@ -262,70 +330,92 @@ class GraphSearcher:
             encodes = 0
         dense_cos = _cosines(m.passage_vectors, qp).astype(np.float64)  # (B, passages)
         fact_cos = _cosines(m.fact_vectors, qf) if m.facts else None  # (B, facts)
-        plans: list[tuple[list[tuple[int, LinkedFact]], list[tuple[int, LinkedFact]]]] = []
-        for b, question in enumerate(questions):
-            linked = self._link(m, fact_cos[b]) if fact_cos is not None else []
-            kept = linked
-            if fact_filter is not None and linked:
-                kept = _apply_filter(question, linked, fact_filter)
-            plans.append((linked, kept))
-        n_ph = len(m.phrases)
-        seeds: dict[int, list[tuple[int, float]]] = {}
-        ppr = np.zeros((len(questions), len(m.passages)))
-        iterations: dict[int, int] = {}
-        for b, (_, kept) in enumerate(plans):
-            if not kept:
-                continue
-            reset = np.zeros(m.n_nodes)
-            seeds[b] = self._seed_phrases(m, kept)
-            for node, weight in seeds[b]:
-                reset[node] = weight
-            reset[n_ph:] = self.config.passage_node_weight * minmax(dense_cos[b])
-            solver = m.solver(self.preset.ppr)
-            probs, iterations[b] = solver.solve(reset)
-            ppr[b] = probs[n_ph:]
-        results = []
-        for b, (linked, kept) in enumerate(plans):
-            expl: dict[str, Any] = {
-                "preset": name,
-                "candidate_facts": tuple(f for _, f in linked),
-                "kept_facts": tuple(f for _, f in kept),
-                "filter_ran": fact_filter is not None,
-                "query_encodes": encodes,
-            }
-            if kept:
-                order = self._graph_order(ppr[b], dense_cos[b], k)
-                explanation = Explanation(
-                    **expl,
-                    used_graph=True,
-                    ppr_iterations=iterations[b],
-                    seed_phrases=tuple(
-                        SeedPhrase(
-                            phrase=m.phrases[node],
-                            weight=w,
-                            passages=int(m.phrase_passage_count[node]),
-                        )
-                        for node, w in seeds[b]
-                    ),
-                )
-                score = ppr[b]
-            else:
-                reason = "no facts in the index" if not linked else "the filter kept no fact"
-                score = minmax(dense_cos[b])
-                order = _order(score)[:k]
-                explanation = Explanation(**expl, fallback_reason=reason)
-            hits = tuple(
-                Hit(
-                    passage_id=m.passages[j],
-                    score=float(score[j]),
-                    dense_score=float(dense_cos[b, j]),
-                    ppr_score=float(ppr[b, j]),
-                    rank=r + 1,
-                )
-                for r, j in enumerate(order.tolist())
+        return [
+            Linking(
+                question=question,
+                matrices=m,
+                dense=dense_cos[b],
+                linked=tuple(self._link(m, fact_cos[b])) if fact_cos is not None else (),
+                query_encodes=encodes,
             )
-            results.append(SearchResult(hits=hits, explanation=explanation))
-        return results
+            for b, question in enumerate(questions)
+        ]
+
+    def rank(
+        self,
+        linking: Linking,
+        k: int = 10,
+        *,
+        kept: Sequence[LinkedFact | Sequence[str]] | None = None,
+    ) -> SearchResult:
+        """Rank passages from a :class:`Linking`: seeds from the kept facts, one PPR.
+
+        Args:
+            linking: What :meth:`link` returned (its graph snapshot is used, whatever
+                changed in the index since).
+            k: Number of hits to return (all passages when larger).
+            kept: The recognition filter's answer (LinkedFacts or triples among
+                ``linking.candidates``); ``None`` when no filter ran (all candidates kept).
+        """
+        _check_k(k)
+        name = self.config.name
+        m = linking.matrices
+        if m is None:
+            empty = Explanation(preset=name, fallback_reason="empty index")
+            return SearchResult(hits=(), explanation=empty)
+        linked = list(linking.linked)
+        facts = linked
+        if kept is not None and linked:
+            facts = _apply_filter(linked, kept)
+        dense = linking.dense
+        ppr = np.zeros(len(m.passages))
+        expl: dict[str, Any] = {
+            "preset": name,
+            "candidate_facts": tuple(f for _, f in linked),
+            "kept_facts": tuple(f for _, f in facts),
+            "filter_ran": kept is not None,
+            "query_encodes": linking.query_encodes,
+        }
+        if facts:
+            n_ph = len(m.phrases)
+            reset = np.zeros(m.n_nodes)
+            seeds = self._seed_phrases(m, facts)
+            for node, weight in seeds:
+                reset[node] = weight
+            reset[n_ph:] = self.config.passage_node_weight * minmax(dense)
+            probs, iterations = m.solver(self.preset.ppr).solve(reset)
+            ppr[:] = probs[n_ph:]
+            order = self._graph_order(ppr, dense, k)
+            explanation = Explanation(
+                **expl,
+                used_graph=True,
+                ppr_iterations=iterations,
+                seed_phrases=tuple(
+                    SeedPhrase(
+                        phrase=m.phrases[node],
+                        weight=w,
+                        passages=int(m.phrase_passage_count[node]),
+                    )
+                    for node, w in seeds
+                ),
+            )
+            score = ppr
+        else:
+            reason = "no facts in the index" if not linked else "the filter kept no fact"
+            score = minmax(dense)
+            order = _order(score)[:k]
+            explanation = Explanation(**expl, fallback_reason=reason)
+        hits = tuple(
+            Hit(
+                passage_id=m.passages[j],
+                score=float(score[j]),
+                dense_score=float(dense[j]),
+                ppr_score=float(ppr[j]),
+                rank=r + 1,
+            )
+            for r, j in enumerate(order.tolist())
+        )
+        return SearchResult(hits=hits, explanation=explanation)
 
     def _graph_order(self, ppr: np.ndarray, dense: np.ndarray, k: int) -> np.ndarray:
         """Passage indices, best first: PPR order, the top window reordered by dense."""
@@ -383,12 +473,25 @@ class GraphSearcher:
         return [(n, float(total[n] / count[n])) for n in ranked]
 
 
+def _check_questions(questions: list[str]) -> None:
+    for q in questions:
+        if not isinstance(q, str) or not q.strip():
+            raise InputError("every question must be a non-empty string.")
+
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise InputError("k must be >= 1.")
+
+
 def _apply_filter(
-    question: str, linked: list[tuple[int, LinkedFact]], fact_filter: FactFilter
+    linked: list[tuple[int, LinkedFact]], kept: Sequence[LinkedFact | Sequence[str]]
 ) -> list[tuple[int, LinkedFact]]:
+    """The linked facts the filter kept (answers that are no candidate are ignored), by
+    score then fact order."""
     by_triple = {f.triple: (i, f) for i, f in linked}
     out: dict[Triple, tuple[int, LinkedFact]] = {}
-    for item in fact_filter(question, [f for _, f in linked]) or ():
+    for item in kept or ():
         if isinstance(item, LinkedFact):
             key = item.triple
         elif isinstance(item, (list, tuple)) and len(item) == 3:

@@ -1,11 +1,11 @@
-"""Immutable search-time arrays derived from a :class:`~memagents.graphmem.graph.GraphIndex`.
+"""Immutable search-time arrays derived from a :class:`~memagents.graphmem.core.graph.GraphIndex`.
 
 Node order is canonical (phrases sorted, then passages sorted), so the matrices, and hence
 search results, do not depend on the order in which passages were added.
 
 Example:
     >>> import numpy as np
-    >>> from memagents.graphmem.graph import GraphIndex
+    >>> from memagents.graphmem.core.graph import GraphIndex
     >>> index = GraphIndex(embed=lambda t: np.ones((len(t), 2), np.float32))
     >>> _ = index.add([("p1", "a b", [("a", "r", "b")]), ("p2", "b c", [("b", "r", "c")])])
     >>> m = index.matrices()
@@ -17,20 +17,48 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
 
-from memagents.graphmem.config import PPRConfig
-from memagents.graphmem.normalize import Triple, fact_text
-from memagents.graphmem.ppr import PPRSolver
+from memagents.graphmem.core.config import PPRConfig
+from memagents.graphmem.core.normalize import Triple, fact_text
+from memagents.graphmem.core.ppr import PPRSolver
+from memagents.graphmem.core.vector_cache import VectorCache
 
-if TYPE_CHECKING:
-    from memagents.graphmem.graph import GraphIndex
+__all__ = ["GraphMatrices", "GraphSnapshot", "build_matrices"]
 
-__all__ = ["GraphMatrices", "build_matrices"]
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GraphSnapshot:
+    """What the search arrays are built from: one version of a graph as plain values
+    (:meth:`GraphIndex.snapshot() <memagents.graphmem.core.graph.GraphIndex.snapshot>`).
+
+    Attributes:
+        version: The graph version.
+        phrases: Phrase nodes, sorted.
+        passages: Passage ids, sorted.
+        directed: Directed phrase-to-phrase weights (fact counts, synonymy overrides).
+        facts: Distinct normalised facts, sorted.
+        passage_texts: The text of each passage, in ``passages`` order.
+        passage_phrases: The phrases of each passage, in ``passages`` order.
+        phrase_passage_count: For each phrase, the number of passages mentioning it.
+        parallel_edge_doubling: ``W[a,b] = w[a,b] + w[b,a]`` (else the larger direction).
+        vectors: The vector cache holding every passage text and fact text.
+    """
+
+    version: int
+    phrases: tuple[str, ...]
+    passages: tuple[str, ...]
+    directed: Mapping[tuple[str, str], float]
+    facts: tuple[Triple, ...]
+    passage_texts: tuple[str, ...]
+    passage_phrases: tuple[frozenset[str], ...]
+    phrase_passage_count: tuple[int, ...]
+    parallel_edge_doubling: bool
+    vectors: VectorCache
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -76,9 +104,9 @@ class GraphMatrices:
         return solver
 
 
-def build_matrices(index: GraphIndex) -> GraphMatrices:
-    """Build the arrays of the index's current version."""
-    phrases, passages, directed, facts = index._matrix_parts()
+def build_matrices(graph: GraphSnapshot) -> GraphMatrices:
+    """Build the search arrays of one graph version."""
+    phrases, passages, directed, facts = graph.phrases, graph.passages, graph.directed, graph.facts
     n_ph = len(phrases)
     node = {p: i for i, p in enumerate(phrases)}
     n = n_ph + len(passages)
@@ -89,7 +117,7 @@ def build_matrices(index: GraphIndex) -> GraphMatrices:
         src = np.fromiter((node[a] for a, _ in directed), dtype=np.int64, count=len(directed))
         dst = np.fromiter((node[b] for _, b in directed), dtype=np.int64, count=len(directed))
         w = np.fromiter(directed.values(), dtype=np.float64, count=len(directed))
-        if index.config.parallel_edge_doubling:
+        if graph.parallel_edge_doubling:
             # each directed entry becomes one undirected edge: W[a,b] = w[a,b] + w[b,a]
             rows += [src, dst]
             cols += [dst, src]
@@ -108,8 +136,8 @@ def build_matrices(index: GraphIndex) -> GraphMatrices:
             vals += [bw, bw]
     pe_rows: list[int] = []
     pe_cols: list[int] = []
-    for j, pid in enumerate(passages):
-        for ph in index._passages[pid].phrases:
+    for j, passage_phrases in enumerate(graph.passage_phrases):
+        for ph in passage_phrases:
             pe_rows.append(n_ph + j)
             pe_cols.append(node[ph])
     if pe_rows:
@@ -126,16 +154,14 @@ def build_matrices(index: GraphIndex) -> GraphMatrices:
         adj.sum_duplicates()
     else:
         adj = sparse.csr_array((n, n), dtype=np.float64)
-    vec = index.vectors
-    pvec = vec.matrix([index._passages[p].text for p in passages])
+    vec = graph.vectors
+    pvec = vec.matrix(list(graph.passage_texts))
     fvec = vec.matrix([fact_text(t) for t in facts])
     subj = np.fromiter((node[s] for s, _, _ in facts), dtype=np.int64, count=len(facts))
     obj = np.fromiter((node[o] for _, _, o in facts), dtype=np.int64, count=len(facts))
-    counts = np.fromiter(
-        (len(index._phrase_passages[p]) for p in phrases), dtype=np.int64, count=n_ph
-    )
+    counts = np.fromiter(graph.phrase_passage_count, dtype=np.int64, count=n_ph)
     return GraphMatrices(
-        version=index.version,
+        version=graph.version,
         phrases=tuple(phrases),
         passages=tuple(passages),
         adjacency=adj,

@@ -8,7 +8,7 @@
 * **fact edges**: a phrase pair's weight counts the triples, over all passages, that join them
   (directed ``w[s,o] += 1`` and ``w[o,s] += 1``, predicate dropped, self-loops dropped);
 * **passage edges**: weight 1 between a passage and each phrase of its triples;
-* **synonymy edges**: see :mod:`memagents.graphmem.synonymy`; a synonymy weight overwrites the
+* **synonymy edges**: see :mod:`memagents.graphmem.core.synonymy`; a synonymy weight overwrites the
   fact count of the same direction;
 * the graph is undirected, with ``W[a,b] = w[a,b] + w[b,a]`` when
   ``GraphConfig.parallel_edge_doubling`` (what igraph computes from the official graph).
@@ -21,7 +21,7 @@ Every change returns a :class:`GraphDelta` for persistence. Search matrices
 
 Example:
     >>> import numpy as np
-    >>> from memagents.graphmem.graph import GraphIndex
+    >>> from memagents.graphmem.core.graph import GraphIndex
     >>> def embed(texts):  # tiny stand-in: one-hot on the first letter
     ...     out = np.zeros((len(texts), 26), np.float32)
     ...     for i, t in enumerate(texts):
@@ -42,12 +42,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from memagents.errors import InputError
-from memagents.graphmem.config import GraphConfig
-from memagents.graphmem.delta import PASSAGE, PHRASE, Edge, GraphDelta, NodeKey, PassageInput
-from memagents.graphmem.matrices import GraphMatrices, build_matrices
-from memagents.graphmem.normalize import Triple, clean_triples, fact_text, normalize_triple
-from memagents.graphmem.synonymy import SynonymIndex
-from memagents.graphmem.vectors import EmbedFn, VectorCache
+from memagents.graphmem.core.config import GraphConfig
+from memagents.graphmem.core.delta import PASSAGE, PHRASE, Edge, GraphDelta, NodeKey, PassageInput
+from memagents.graphmem.core.matrices import GraphMatrices, GraphSnapshot, build_matrices
+from memagents.graphmem.core.normalize import Triple, clean_triples, fact_text, normalize_triple
+from memagents.graphmem.core.synonymy import SynonymIndex
+from memagents.graphmem.core.vector_cache import EmbedFn, VectorCache
 
 __all__ = ["PASSAGE", "PHRASE", "Edge", "GraphDelta", "GraphIndex", "NodeKey", "PassageInput"]
 
@@ -210,14 +210,14 @@ class GraphIndex:
     def matrices(self) -> GraphMatrices:
         """Search matrices for the current version (built on first use, then cached)."""
         if self._matrices is None or self._matrices.version != self._version:
-            self._matrices = build_matrices(self)
+            self._matrices = build_matrices(self.snapshot())
         return self._matrices
 
     # ---------------------------------------------------------------- writing
     def add(self, passages: Iterable[PassageInput]) -> GraphDelta:
         """Add passages (upsert: an id with different content replaces the old passage).
 
-        Triples are cleaned with :func:`~memagents.graphmem.normalize.clean_triples`; malformed
+        Triples are cleaned with :func:`~memagents.graphmem.core.normalize.clean_triples`; malformed
         ones are counted in ``GraphDelta.dropped_triples``. Embedding happens before any state
         changes, so a failing ``embed`` leaves the index as it was.
 
@@ -375,21 +375,38 @@ class GraphIndex:
         del self._passages[pid]
 
     # ------------------------------------------------------- matrix building
-    def _matrix_parts(
-        self,
-    ) -> tuple[list[str], list[str], dict[tuple[str, str], float], list[Triple]]:
-        """Sorted phrases, sorted passages, the directed phrase weights, sorted facts."""
+    def snapshot(self) -> GraphSnapshot:
+        """The values the search matrices are built from, for the current version.
+
+        Phrases, passages and facts sorted; the directed phrase weights (fact counts both
+        ways, overwritten by synonymy weights); each passage's text and phrases; each phrase's
+        passage count. The containers are fresh (or frozen), so later changes to the index do
+        not show in them; the vector cache is shared and must be read before the next change.
+        """
         directed: dict[tuple[str, str], float] = {}
         for (a, b), c in self._fact_count.items():
             directed[(a, b)] = float(c)
             directed[(b, a)] = float(c)
         directed.update(self._syn.directed)
-        return self.phrases(), self.passages(), directed, self.facts()
+        phrases = self.phrases()
+        passages = self.passages()
+        return GraphSnapshot(
+            version=self._version,
+            phrases=tuple(phrases),
+            passages=tuple(passages),
+            directed=directed,
+            facts=tuple(self.facts()),
+            passage_texts=tuple(self._passages[p].text for p in passages),
+            passage_phrases=tuple(self._passages[p].phrases for p in passages),
+            phrase_passage_count=tuple(len(self._phrase_passages[p]) for p in phrases),
+            parallel_edge_doubling=self.config.parallel_edge_doubling,
+            vectors=self.vectors,
+        )
 
     def prune_vectors(self) -> int:
         """Drop cached vectors of strings no longer in the graph; return how many."""
         live: set[str] = {r.text for r in self._passages.values()}
         live.update(self._phrase_passages)
         live.update(fact_text(t) for t in self._facts)
-        stale = [t for t in list(self.vectors._rows) if t not in live]
+        stale = [t for t in self.vectors if t not in live]
         return self.vectors.discard(stale)

@@ -5,7 +5,7 @@ the vector here. Rows are L2-normalised on the way in, so a cosine is a dot prod
 
 Example:
     >>> import numpy as np
-    >>> from memagents.graphmem.vectors import VectorCache
+    >>> from memagents.graphmem.core.vector_cache import VectorCache
     >>> cache = VectorCache()
     >>> calls = []
     >>> def embed(texts):
@@ -21,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -57,6 +57,10 @@ class VectorCache:
 
     def __contains__(self, text: object) -> bool:
         return text in self._rows
+
+    def __iter__(self) -> Iterator[str]:
+        """The cached strings (a snapshot: safe to discard while iterating)."""
+        return iter(list(self._rows))
 
     def ensure(self, texts: Iterable[str], embed: EmbedFn) -> int:
         """Embed, in one call, the strings of ``texts`` not cached yet; return how many.

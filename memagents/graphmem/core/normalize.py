@@ -7,7 +7,7 @@ official package turns ``''`` into a real node that every such triple links to, 
 unrelated passages.
 
 Example:
-    >>> from memagents.graphmem.normalize import clean_triples, normalize_phrase
+    >>> from memagents.graphmem.core.normalize import clean_triples, normalize_phrase
     >>> normalize_phrase("  Pierre de Rivaz's  Atmos-Clock! ")
     'pierre de rivaz s  atmos clock'
     >>> kept, dropped = clean_triples([["A", "b", "C"], ["A", "b", "C"], ["x", "y"], ["$", "is", "z"]])

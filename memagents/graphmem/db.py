@@ -13,13 +13,13 @@ Tables (all rows scoped by ``namespace``):
 * ``nodes`` and ``edges``: the graph itself (weights as the index computed them), kept in step
   with every add and delete, for export and inspection without rebuilding.
 
-The in-memory :class:`~memagents.graphmem.graph.GraphIndex` is rebuilt from ``passages`` and
+The in-memory :class:`~memagents.graphmem.core.graph.GraphIndex` is rebuilt from ``passages`` and
 ``triples`` on open; since it is a pure function of the passage set, the rebuilt graph equals
 the one that was persisted.
 
 Example:
-    >>> store = GraphStore(":memory:")
-    >>> store.namespaces()
+    >>> db = GraphDB(":memory:")
+    >>> db.namespaces()
     []
 """
 
@@ -35,10 +35,10 @@ from typing import Any
 
 import numpy as np
 
-from memagents.graphmem.graph import Edge, GraphDelta, NodeKey
+from memagents.graphmem.core.graph import Edge, GraphDelta, NodeKey
 from memagents.stores import Database, Migration
 
-__all__ = ["GraphStore", "StoredPassage", "content_hash", "text_key"]
+__all__ = ["GraphDB", "StoredPassage", "content_hash", "text_key"]
 
 _SCHEMA_V1 = """
 CREATE TABLE passages (
@@ -136,18 +136,30 @@ class StoredPassage:
     seq: int
 
 
-class GraphStore:
-    """Typed access to the graph-memory tables of one SQLite file."""
+class GraphDB:
+    """Typed access to the graph-memory tables of one SQLite file (``memory.db``).
+
+    The memory's own database, not a LangGraph store: ``GraphMemory.db`` is one of these,
+    while ``GraphMemory.as_store()`` is the LangGraph ``BaseStore`` adapter.
+    """
 
     def __init__(self, path: str | Path) -> None:
-        self.db = Database(path, migrations=MIGRATIONS, name="graph memory")
+        self.sql = Database(path, migrations=MIGRATIONS, name="graph memory")
 
     def close(self) -> None:
-        self.db.close()
+        self.sql.close()
+
+    def get_meta(self, key: str) -> str | None:
+        """A value of the metadata table (what the memory was built with), or None."""
+        return self.sql.get_meta(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a value of the metadata table."""
+        self.sql.set_meta(key, value)
 
     # ------------------------------------------------------------------ reads
     def namespaces(self) -> list[str]:
-        return [r[0] for r in self.db.query("SELECT DISTINCT namespace FROM passages ORDER BY 1")]
+        return [r[0] for r in self.sql.query("SELECT DISTINCT namespace FROM passages ORDER BY 1")]
 
     def passages(
         self, namespace: str, *, status: str | None = None, ids: Sequence[str] | None = None
@@ -158,11 +170,11 @@ class GraphStore:
             sql += " AND status = ?"
             params.append(status)
         if ids is None:
-            return [_row(r) for r in self.db.query(sql + " ORDER BY seq", params)]
+            return [_row(r) for r in self.sql.query(sql + " ORDER BY seq", params)]
         out: list[StoredPassage] = []
         for chunk in _chunks(list(ids)):
             marks = ",".join("?" * len(chunk))
-            out += [_row(r) for r in self.db.query(f"{sql} AND id IN ({marks})", params + chunk)]
+            out += [_row(r) for r in self.sql.query(f"{sql} AND id IN ({marks})", params + chunk)]
         return sorted(out, key=lambda p: p.seq)
 
     def triples(
@@ -171,12 +183,12 @@ class GraphStore:
         out: dict[str, list[tuple[str, str, str]]] = {}
         sql = "SELECT passage_id, subject, predicate, object FROM triples WHERE namespace = ?"
         if ids is None:
-            rows = self.db.query(sql + " ORDER BY passage_id, idx", (namespace,))
+            rows = self.sql.query(sql + " ORDER BY passage_id, idx", (namespace,))
         else:
             rows = []
             for chunk in _chunks(list(ids)):
                 marks = ",".join("?" * len(chunk))
-                rows += self.db.query(
+                rows += self.sql.query(
                     f"{sql} AND passage_id IN ({marks}) ORDER BY passage_id, idx",
                     [namespace, *chunk],
                 )
@@ -185,7 +197,7 @@ class GraphStore:
         return out
 
     def counts(self, namespace: str) -> dict[str, int]:
-        rows = self.db.query(
+        rows = self.sql.query(
             "SELECT status, COUNT(*) FROM passages WHERE namespace = ? GROUP BY status",
             (namespace,),
         )
@@ -199,7 +211,7 @@ class GraphStore:
         out = {}
         for chunk in _chunks(list(dict.fromkeys(hashes))):
             marks = ",".join("?" * len(chunk))
-            rows = self.db.query(
+            rows = self.sql.query(
                 "SELECT content_hash, triples, entities, dropped FROM extractions "
                 f"WHERE extractor = ? AND content_hash IN ({marks})",
                 [extractor, *chunk],
@@ -212,7 +224,7 @@ class GraphStore:
         out: dict[str, np.ndarray] = {}
         for chunk in _chunks(list(dict.fromkeys(keys))):
             marks = ",".join("?" * len(chunk))
-            rows = self.db.query(
+            rows = self.sql.query(
                 f"SELECT key, vec FROM vectors WHERE model = ? AND key IN ({marks})",
                 [model, *chunk],
             )
@@ -221,17 +233,17 @@ class GraphStore:
         return out
 
     def edge_count(self, namespace: str) -> int:
-        row = self.db.query_one("SELECT COUNT(*) FROM edges WHERE namespace = ?", (namespace,))
+        row = self.sql.query_one("SELECT COUNT(*) FROM edges WHERE namespace = ?", (namespace,))
         return int(row[0]) if row else 0
 
     def next_seq(self) -> int:
-        row = self.db.query_one("SELECT COALESCE(MAX(seq), 0) FROM passages")
+        row = self.sql.query_one("SELECT COALESCE(MAX(seq), 0) FROM passages")
         return int(row[0]) + 1 if row else 1
 
     # ----------------------------------------------------------------- writes
     def put_vectors(self, model: str, items: Iterable[tuple[str, np.ndarray]]) -> None:
         rows = [(model, k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items]
-        with self.db.transaction("cache vectors") as conn:
+        with self.sql.transaction("cache vectors") as conn:
             conn.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)", rows)
 
     def put_extractions(
@@ -242,7 +254,7 @@ class GraphStore:
             (h, extractor, json.dumps([list(t) for t in tr]), json.dumps(ents), dropped, now)
             for h, tr, ents, dropped in items
         ]
-        with self.db.transaction("cache extractions") as conn:
+        with self.sql.transaction("cache extractions") as conn:
             conn.executemany("INSERT OR REPLACE INTO extractions VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def upsert_pending(
@@ -254,7 +266,7 @@ class GraphStore:
         """
         now = time.time()
         seq = self.next_seq()
-        with self.db.transaction("record passages") as conn:
+        with self.sql.transaction("record passages") as conn:
             for pid, text, meta, chash, source in rows:
                 conn.execute(
                     "INSERT INTO passages (namespace, id, text, metadata, content_hash, source, "
@@ -271,7 +283,7 @@ class GraphStore:
 
     def mark_failed(self, namespace: str, failures: Sequence[tuple[str, str]]) -> None:
         now = time.time()
-        with self.db.transaction("record failed extractions") as conn:
+        with self.sql.transaction("record failed extractions") as conn:
             conn.executemany(
                 "UPDATE passages SET status = 'failed', error = ?, attempts = attempts + 1, "
                 "updated_at = ? WHERE namespace = ? AND id = ?",
@@ -286,7 +298,7 @@ class GraphStore:
     ) -> None:
         """In one transaction: store triples, mark passages indexed, apply the graph delta."""
         now = time.time()
-        with self.db.transaction("index passages") as conn:
+        with self.sql.transaction("index passages") as conn:
             for pid, triples in indexed:
                 conn.execute(
                     "DELETE FROM triples WHERE namespace = ? AND passage_id = ?", (namespace, pid)
@@ -304,7 +316,7 @@ class GraphStore:
 
     def delete_passages(self, namespace: str, ids: Sequence[str], delta: GraphDelta) -> int:
         """Delete passages (their triples cascade) and apply the graph delta, atomically."""
-        with self.db.transaction("delete passages") as conn:
+        with self.sql.transaction("delete passages") as conn:
             deleted = 0
             for chunk in _chunks(list(ids)):
                 marks = ",".join("?" * len(chunk))
@@ -337,7 +349,7 @@ class GraphStore:
         )
 
     def edges(self, namespace: str) -> list[tuple[NodeKey, NodeKey, float, str]]:
-        rows = self.db.query(
+        rows = self.sql.query(
             "SELECT u_kind, u, v_kind, v, weight, kind FROM edges WHERE namespace = ? "
             "ORDER BY u_kind, u, v_kind, v",
             (namespace,),
