@@ -18,8 +18,8 @@ from memagents.errors import (
     StoreLockedError,
 )
 from memagents.graphmem import GraphMemory
-from memagents.graphmem.extraction import ExtractionOutput
 from memagents.graphmem.db import GraphDB
+from memagents.graphmem.extraction import ExtractionOutput
 from memagents.models import Budget
 from memagents.sample import SampleWorld
 from memagents.testing import ScriptedChatModel

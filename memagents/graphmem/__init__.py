@@ -8,13 +8,13 @@ Example:
 
 from __future__ import annotations
 
-from memagents.graphmem.results import AddResult, DeleteResult, MemoryHit, SearchHits
 from memagents.graphmem.core.config import PRESETS, GraphConfig, PPRConfig, Preset, SearchConfig
-from memagents.graphmem.extraction import Extraction, Extractor, LLMExtractor
 from memagents.graphmem.core.graph import GraphDelta, GraphIndex
+from memagents.graphmem.core.search import Explanation, GraphSearcher
+from memagents.graphmem.extraction import Extraction, Extractor, LLMExtractor
 from memagents.graphmem.memory import GraphMemory
 from memagents.graphmem.recognition import LLMFactFilter
-from memagents.graphmem.core.search import Explanation, GraphSearcher
+from memagents.graphmem.results import AddResult, DeleteResult, MemoryHit, SearchHits
 
 __all__ = [
     "AddResult",

@@ -38,8 +38,8 @@ from rich.table import Table
 from memagents.config import get_settings
 from memagents.errors import InputError, MemagentsError, print_error
 from memagents.graphmem import export as ex
-from memagents.graphmem.results import AddResult
 from memagents.graphmem.memory import GraphMemory
+from memagents.graphmem.results import AddResult
 
 try:  # recent typer vendors click: its commands catch this ClickException, not click's
     from typer._click.exceptions import ClickException as _ClickException

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from memagents.errors import InputError
-from memagents.graphmem.results import AddResult, DeleteResult
-from memagents.graphmem.extraction import Extraction
 from memagents.graphmem.core.normalize import Triple, clean_triples, unencodable
 from memagents.graphmem.db import StoredPassage, content_hash
+from memagents.graphmem.extraction import Extraction
+from memagents.graphmem.results import AddResult, DeleteResult
 from memagents.graphmem.state import MemoryState
 from memagents.models.usage import Usage, track_usage
 
