@@ -60,6 +60,7 @@ serve: $(SERVER_STAMP)
 bench: local
 	$(PY) benchmarks/musique_graph.py
 	$(PY) benchmarks/ppr_scale.py
+	$(PY) benchmarks/imports.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check memagents tests

@@ -1,6 +1,9 @@
 """The ``memagents`` command line.
 
-Sub-commands grow with the capabilities; each one is a thin layer over the Python API.
+Sub-commands grow with the capabilities; each one is a thin layer over the Python API. The
+command groups of the capabilities (``memory``, ``gate``) load lazily: ``memagents --help``
+lists them from :data:`LAZY_GROUPS` without importing them, and ``memagents gate ...`` imports
+the gate's commands only (not graph memory's), so the command starts in a fraction of a second.
 
 Example:
     >>> from typer.testing import CliRunner
@@ -11,23 +14,77 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from typer.core import TyperGroup
 
-from memagents.errors import InputError, MemagentsError
-from memagents.gate.research.cli import gate_app
-from memagents.graphmem.cli import memory_app, print_error
+from memagents.errors import InputError, MemagentsError, print_error
 
-__all__ = ["app", "main"]
+__all__ = ["LAZY_GROUPS", "LazyGroup", "LazyGroupSpec", "app", "main", "print_error"]
+
+
+class LazyGroupSpec(NamedTuple):
+    """Where a command group lives, and its one-line help for ``memagents --help``."""
+
+    module: str
+    attribute: str
+    help: str
+
+
+#: The capabilities' command groups, by name: imported only when invoked. ``help`` is the
+#: group's own help (a test keeps the two equal).
+LAZY_GROUPS: dict[str, LazyGroupSpec] = {
+    "memory": LazyGroupSpec(
+        "memagents.graphmem.cli", "memory_app",
+        "Graph memory: add, search, delete, inspect and export."),
+    "gate": LazyGroupSpec(
+        "memagents.gate.research.cli", "gate_app",
+        "Retrieve-or-recall gate: evaluate policies, tune thresholds, export training data."),
+}
+
+
+def load_group(name: str) -> Any:
+    """The click command of the lazy group ``name`` (importing its module)."""
+    spec = LAZY_GROUPS[name]
+    sub_app = getattr(importlib.import_module(spec.module), spec.attribute)
+    return typer.main.get_command(sub_app)
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: the groups of :data:`LAZY_GROUPS` are listed from their spec and
+    imported when a command line invokes them.
+
+    ``resolve_command`` (the group named on the command line) loads the real group;
+    ``get_command`` alone (help listings, completion) gets a stub carrying the one-line help.
+    A group registered for real (``app.add_typer``) is used as registered.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        return names + [n for n in LAZY_GROUPS if n not in names]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in LAZY_GROUPS:
+            return TyperGroup(name=cmd_name, help=LAZY_GROUPS[cmd_name].help)
+        return command
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name = args[0] if args else None
+        if name in LAZY_GROUPS and name not in self.commands:
+            self.add_command(load_group(name), name)
+        return super().resolve_command(ctx, args)
+
 
 app = typer.Typer(
     name="memagents",
     help="Adaptive retrieval and long-term memory for LangGraph agents.",
+    cls=LazyGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -36,10 +93,12 @@ config_app = typer.Typer(help="Inspect the resolved settings.", no_args_is_help=
 sample_app = typer.Typer(help="The fictional sample world the project owns.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(sample_app, name="sample")
-app.add_typer(memory_app, name="memory")
-app.add_typer(gate_app, name="gate")
 
-console = Console()
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
 
 
 @config_app.command("show")
@@ -47,6 +106,8 @@ def config_show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Show the resolved settings (arguments, MEMAGENTS_* variables, defaults); secrets masked."""
+    from rich.table import Table
+
     from memagents.config import env_vars, get_settings
 
     values = get_settings().masked()
@@ -61,7 +122,7 @@ def config_show(
         names = env_vars(name)
         variable = names[0] + (f" (or {', '.join(names[1:])})" if len(names) > 1 else "")
         table.add_row(name, "" if value is None else str(value), variable)
-    console.print(table)
+    _console().print(table)
 
 
 @sample_app.command("export")
@@ -82,7 +143,7 @@ def sample_export(
         raise InputError(f"cannot write DIRECTORY {str(directory)!r} ({reason}): pass a folder "
                          "you can write to.") from exc
     counts = manifest.get("counts", {})
-    console.print(
+    _console().print(
         f"[green]wrote[/green] sample world seed={seed} to {directory}: "
         + ", ".join(f"{v} {k}" for k, v in counts.items())
     )
@@ -100,7 +161,7 @@ def demo(
     """Index the sample world offline and report retrieval recall."""
     from memagents.demo import run_demo
 
-    run_demo(seed=seed, size=_size_arg(size), k=k, folder=folder, console=console)
+    run_demo(seed=seed, size=_size_arg(size), k=k, folder=folder, console=_console())
 
 
 def _size_arg(size: str) -> str | int:
