@@ -1,6 +1,10 @@
 """The storage-free core of the hypergraph memory: value objects, the memory, its diffs,
-prompt rendering, serialization and picture. Imports nothing heavy (networkx loads when the
-first :class:`HypergraphMemory` is made, tiktoken when the first budgeted text is rendered).
+prompt rendering, serialization and picture.
+
+Modules, bottom up: ``model`` (value objects), ``serialize``, ``diff``, ``render``,
+``picture``, ``incidence`` (the networkx bipartite index), ``view`` (state and queries),
+``hypergraph`` (the operations). Importing them loads nothing heavy: networkx loads when the
+first memory is made, tiktoken when the first budgeted text is rendered.
 
 Example:
     >>> from memagents.hypermem.core import HypergraphMemory
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 from memagents.hypermem.core.diff import MemoryDiff, Rejection
 from memagents.hypermem.core.hypergraph import HypergraphMemory
+from memagents.hypermem.core.incidence import BipartiteIndex
 from memagents.hypermem.core.model import (
     Entity,
     MemoryPoint,
@@ -31,12 +36,15 @@ from memagents.hypermem.core.serialize import (
     snapshot_to_dict,
     write_snapshot,
 )
+from memagents.hypermem.core.view import HypergraphView
 
 __all__ = [
     "FORMAT",
     "VERSION",
+    "BipartiteIndex",
     "Entity",
     "HypergraphMemory",
+    "HypergraphView",
     "MemoryDiff",
     "MemoryPoint",
     "MemorySnapshot",

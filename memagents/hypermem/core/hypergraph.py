@@ -9,17 +9,9 @@ an entity, a point's neighbourhood, the entities of a set of points, a budgeted 
 It touches no store and no index: the loop persists it (:meth:`~HypergraphMemory.to_dict`,
 :meth:`~HypergraphMemory.save`) or keeps it in LangGraph state.
 
-**Library.** The incidence structure is a ``networkx.Graph`` with a bipartite encoding: one
-node per entity (``("entity", key)``, ``bipartite=0``) and one per live point (``("point",
-id)``, ``bipartite=1``), an edge when the point links the entity. networkx is already a
-dependency, well maintained, cheap to edit one edge at a time (dicts of dicts), and gives the
-loop's queries (k-hop neighbourhoods, connected clusters) and the picture's deterministic
-layout for free. It is imported when the first memory is made, so ``import memagents.hypermem``
-loads nothing heavy. `hypernetx` 2.4 (PNNL) was weighed and left out: it requires pandas,
-scikit-learn, scipy, matplotlib, igraph, requests and more at install time, keeps incidences
-in pandas frames (slow for the one-edge-at-a-time edits of this loop, on memories of tens of
-points), and would still need our own layer for stable ids, versions and provenance. The
-authors' `hypergraph-db` 0.1.2 is a small single-maintainer package with none of those either.
+**Library.** The incidence structure is a ``networkx`` bipartite graph
+(:class:`~memagents.hypermem.core.incidence.BipartiteIndex`; why networkx and not hypernetx is
+said there); the records (entities, points, merges) live in plain dicts beside it.
 
 **Better than the authors' code.** Point ids are stable (``mp-0007``) and never renumbered or
 reused; a merged id is remembered as *merged into* its successor, so a stale reference from
@@ -46,38 +38,22 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from memagents.errors import InputError
 from memagents.hypermem.core.diff import MemoryDiff, Rejection
 from memagents.hypermem.core.model import (
     Entity,
     MemoryPoint,
-    MemorySnapshot,
     check_text,
     entity_key,
     point_id,
-    point_number,
 )
-from memagents.hypermem.core.picture import memory_html
-from memagents.hypermem.core.render import Counter, render_points
-from memagents.hypermem.core.serialize import (
-    read_snapshot,
-    snapshot_from_dict,
-    snapshot_to_dict,
-    write_snapshot,
-)
-
-if TYPE_CHECKING:
-    import networkx as nx
+from memagents.hypermem.core.view import HypergraphView, point_ids
 
 __all__ = ["HypergraphMemory"]
 
 logger = logging.getLogger(__name__)
-_E, _P = "entity", "point"
 
 
 def _names(entities: object, what: str) -> list[object]:
@@ -89,17 +65,6 @@ def _names(entities: object, what: str) -> list[object]:
     return list(entities)
 
 
-def _ids(ids: object, what: str) -> list[str]:
-    items = [ids] if isinstance(ids, str) else ids
-    if not isinstance(items, Iterable):
-        raise InputError(f"{what} must be point ids, got {ids!r:.80}.")
-    out = list(items)
-    for pid in out:
-        if not isinstance(pid, str):
-            raise InputError(f"{what} must be strings like 'mp-0001', got {pid!r:.80}.")
-    return list(dict.fromkeys(out))
-
-
 def _sources(sources: object) -> tuple[str, ...]:
     items = [sources] if isinstance(sources, str) else sources
     if not isinstance(items, Iterable):
@@ -107,7 +72,7 @@ def _sources(sources: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(check_text(s, "a source id") for s in items))
 
 
-class HypergraphMemory:
+class HypergraphMemory(HypergraphView):
     """Entities (vertices) and memory points (hyperedges) with stable ids, edited by diffs.
 
     Args:
@@ -124,191 +89,6 @@ class HypergraphMemory:
         (['mp-0001'], 'Italy')
     """
 
-    def __init__(self, *, step: int = 0) -> None:
-        import networkx as nx
-
-        self._graph: nx.Graph = nx.Graph()
-        self._entities: dict[str, Entity] = {}
-        self._points: dict[str, MemoryPoint] = {}
-        self._retired: dict[str, MemoryPoint] = {}
-        self._merged_into: dict[str, str] = {}
-        self._next = 1
-        self._step = 0
-        self.step = step
-
-    # ------------------------------------------------------------------ state
-
-    @property
-    def step(self) -> int:
-        """The loop step new and changed points are stamped with; it never goes back."""
-        return self._step
-
-    @step.setter
-    def step(self, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < self._step:
-            raise InputError(f"step must be an integer >= the current step {self._step}, "
-                             f"got {value!r}.")
-        self._step = value
-
-    def advance(self) -> int:
-        """Start the next loop step; returns its number."""
-        self._step += 1
-        return self._step
-
-    @property
-    def points(self) -> tuple[MemoryPoint, ...]:
-        """Live points in id order."""
-        return tuple(self._points.values())
-
-    @property
-    def retired(self) -> tuple[MemoryPoint, ...]:
-        """Points merged away (their last version), in id order."""
-        return tuple(sorted(self._retired.values(), key=lambda p: point_number(p.id) or 0))
-
-    @property
-    def entities(self) -> tuple[Entity, ...]:
-        """Every entity, in the order it was added (including ones no live point links)."""
-        return tuple(self._entities.values())
-
-    @property
-    def next_id(self) -> str:
-        """The id the next inserted or merged point will get."""
-        return point_id(self._next)
-
-    def __len__(self) -> int:
-        return len(self._points)
-
-    def __contains__(self, pid: object) -> bool:
-        return pid in self._points
-
-    def __repr__(self) -> str:
-        return (f"HypergraphMemory(points={len(self._points)}, entities={len(self._entities)}, "
-                f"retired={len(self._retired)}, step={self._step})")
-
-    # ---------------------------------------------------------------- lookups
-
-    def why_unavailable(self, pid: str) -> str | None:
-        """Why ``pid`` is not a live point (merged into which, or unknown); ``None`` if live."""
-        if pid in self._points:
-            return None
-        if pid in self._merged_into:
-            into, live = self._merged_into[pid], self.resolve(pid)
-            via = f" (now part of {live})" if live and live != into else ""
-            hint = f"use {live}" if live else "it no longer exists"
-            return f"{pid} was merged into {into} at step {self._retired_step(pid)}{via}: {hint}"
-        if point_number(pid) is None:
-            return f"{pid!r:.60} is not a point id (ids look like {point_id(1)})"
-        live_ids = list(self._points)
-        shown = ", ".join(live_ids[:12]) + (", ..." if len(live_ids) > 12 else "")
-        return f"{pid} is not a point of this memory (live points: {shown or 'none'})"
-
-    def _retired_step(self, pid: str) -> int:
-        successor = self._merged_into[pid]
-        p = self._points.get(successor) or self._retired.get(successor)
-        return p.created_step if p else self._step
-
-    def resolve(self, pid: str) -> str | None:
-        """The live point ``pid`` is now part of (itself if live, following merges), or None."""
-        seen = set()
-        while pid in self._merged_into and pid not in seen:
-            seen.add(pid)
-            pid = self._merged_into[pid]
-        return pid if pid in self._points else None
-
-    def get(self, pid: str) -> MemoryPoint | None:
-        """The live point ``pid``, or ``None``."""
-        return self._points.get(pid)
-
-    def point(self, pid: str) -> MemoryPoint:
-        """The live point ``pid``.
-
-        Raises:
-            InputError: it is unknown or was merged (the message says into which point).
-        """
-        reason = self.why_unavailable(pid)
-        if reason is not None:
-            raise InputError(reason + ".")
-        return self._points[pid]
-
-    def entity(self, name: str) -> Entity | None:
-        """The entity named ``name`` (any spelling with the same :func:`entity_key`), or None."""
-        try:
-            return self._entities.get(entity_key(name))
-        except InputError:
-            return None
-
-    def points_of(self, name: str) -> tuple[MemoryPoint, ...]:
-        """Live points linking the entity ``name``, in id order (``()`` if unknown)."""
-        e = self.entity(name)
-        if e is None:
-            return ()
-        ids = {n[1] for n in self._graph[(_E, e.key)]}
-        return tuple(p for pid, p in self._points.items() if pid in ids)
-
-    def neighbours(self, pid: str, *, hops: int = 1) -> tuple[MemoryPoint, ...]:
-        """Live points within ``hops`` shared-entity steps of ``pid`` (itself excluded).
-
-        Nearest first; at equal distance, points sharing more entities with ``pid`` first,
-        then by id. A merged ``pid`` is followed to its live successor.
-
-        Raises:
-            InputError: ``pid`` is unknown, or ``hops`` is not a positive integer.
-        """
-        import networkx as nx
-
-        if isinstance(hops, bool) or not isinstance(hops, int) or hops < 1:
-            raise InputError(f"hops must be a positive integer, got {hops!r}.")
-        origin = self.point(self.resolve(pid) or pid)
-        dist = nx.single_source_shortest_path_length(self._graph, (_P, origin.id),
-                                                     cutoff=2 * hops)
-        own = set(origin.entities)
-        found = [(d, -len(own.intersection(self._points[n[1]].entities)),
-                  point_number(n[1]) or 0, n[1])
-                 for n, d in dist.items() if n[0] == _P and n[1] != origin.id]
-        return tuple(self._points[pid_] for *_, pid_ in sorted(found))
-
-    def entities_of(self, pids: str | Iterable[str]) -> tuple[Entity, ...]:
-        """Entities linked by any of the given points, in first-mention order.
-
-        Merged ids are followed to their live successor; unknown ids are skipped (and logged).
-        """
-        out: dict[str, Entity] = {}
-        for pid in _ids(pids, "pids"):
-            live = self.resolve(pid)
-            if live is None:
-                logger.warning("hypermem: entities_of skips %s", self.why_unavailable(pid))
-                continue
-            for key in self._points[live].entities:
-                out.setdefault(key, self._entities[key])
-        return tuple(out.values())
-
-    def entity_neighbours(self, name: str) -> tuple[Entity, ...]:
-        """Entities sharing a live point with ``name`` (the paper's memory neighbourhood
-        N_M(v)), in first-mention order."""
-        out: dict[str, Entity] = {}
-        e = self.entity(name)
-        for p in self.points_of(name):
-            for key in p.entities:
-                if e is not None and key != e.key:
-                    out.setdefault(key, self._entities[key])
-        return tuple(out.values())
-
-    def absent_entities(self) -> tuple[Entity, ...]:
-        """Entities with no index link and no description (for a repair prompt)."""
-        return tuple(e for e in self._entities.values() if e.status == "absent")
-
-    def clusters(self) -> tuple[tuple[str, ...], ...]:
-        """Groups of live point ids connected through shared entities (merge candidates),
-        largest first, each in id order; points standing alone are groups of one."""
-        import networkx as nx
-
-        groups = []
-        for comp in nx.connected_components(self._graph):
-            ids = sorted((n[1] for n in comp if n[0] == _P), key=lambda i: point_number(i) or 0)
-            if ids:
-                groups.append(tuple(ids))
-        return tuple(sorted(groups, key=lambda g: (-len(g), point_number(g[0]) or 0)))
-
     # ------------------------------------------------------------- operations
 
     def _reject(self, op: str, ids: Sequence[str], reason: str) -> MemoryDiff:
@@ -316,42 +96,32 @@ class HypergraphMemory:
         logger.warning("hypermem: %s", rejection)
         return MemoryDiff(step=self._step, rejected=(rejection,))
 
-    def _link(self, point: MemoryPoint) -> None:
-        node = (_P, point.id)
-        if node in self._graph:
-            self._graph.remove_node(node)
-        self._graph.add_node(node, bipartite=1)
-        self._graph.add_edges_from((node, (_E, k)) for k in point.entities)
-
-    def _put_entity(self, entity: Entity) -> None:
-        self._entities[entity.key] = entity
-        self._graph.add_node((_E, entity.key), bipartite=0)
-
-    def _resolve_entities(self, op: str, ids: Sequence[str], items: list[object],
-                          ) -> tuple[list[str], MemoryDiff] | MemoryDiff:
-        """Entity keys for ``items``, creating bare entities for new names; or a rejection."""
+    def _entity_keys(self, op: str, ids: Sequence[str], items: list[object],
+                     ) -> list[str] | MemoryDiff:
+        """Distinct entity keys of ``items`` (nothing created yet), or a rejection."""
         if not items:
             return self._reject(op, ids, "a memory point must link at least one entity")
-        names: list[tuple[str, Entity | None]] = []
+        keys: list[str] = []
         for i, item in enumerate(items):
             name = item.name if isinstance(item, Entity) else item
             if not isinstance(name, str):
                 raise InputError(f"entity {i} must be a name or an Entity, got {item!r:.80}.")
             if not name.strip():
                 return self._reject(op, ids, f"entity {i + 1} of {len(items)} has a blank name")
-            names.append((entity_key(check_text(name, "an entity name")),
-                          item if isinstance(item, Entity) else None))
+            keys.append(entity_key(check_text(name, "an entity name")))
+        return list(dict.fromkeys(keys))
+
+    def _ensure_entities(self, items: list[object]) -> MemoryDiff:
+        """Attach :class:`Entity` items; create bare entities for new plain names."""
         diff = MemoryDiff(step=self._step)
-        keys: list[str] = []
-        for (key, ent), item in zip(names, items):
-            if ent is not None:
-                diff = diff.combine(self.attach(ent))
-            elif key not in self._entities:
+        for item in items:
+            if isinstance(item, Entity):
+                diff = diff.combine(self.attach(item))
+            elif entity_key(item) not in self._entities:
                 new = Entity(name=" ".join(str(item).split()))
                 self._put_entity(new)
                 diff = diff.combine(MemoryDiff(step=self._step, entities_added=(new,)))
-            keys.append(key)
-        return list(dict.fromkeys(keys)), diff
+        return diff
 
     def _duplicate(self, description: str, keys: Sequence[str], skip: str = "") -> str | None:
         text, group = " ".join(description.split()).casefold(), set(keys)
@@ -377,18 +147,17 @@ class HypergraphMemory:
         srcs = _sources(sources)
         if not description.strip():
             return self._reject("insert", (), "the description is blank")
-        resolved = self._resolve_entities("insert", (), items)
-        if isinstance(resolved, MemoryDiff):
-            return resolved
-        keys, diff = resolved
+        keys = self._entity_keys("insert", (), items)
+        if isinstance(keys, MemoryDiff):
+            return keys
         dup = self._duplicate(description, keys)
         if dup is not None:
-            return diff.combine(self._reject("insert", (), f"the same point exists as {dup}"))
+            return self._reject("insert", (), f"the same point exists as {dup}")
+        diff = self._ensure_entities(items)
         point = MemoryPoint(id=point_id(self._next), description=description,
                             entities=tuple(keys), sources=srcs, created_step=self._step,
                             updated_step=self._step)
         self._next += 1
-        self._points[point.id] = point
         self._link(point)
         logger.debug("hypermem: inserted %s", point.id)
         return diff.combine(MemoryDiff(step=self._step, added=(point,)))
@@ -417,17 +186,16 @@ class HypergraphMemory:
         old = self._points[pid]
         if description is not None and not description.strip():
             return self._reject("update", (pid,), "the new description is blank")
-        diff = MemoryDiff(step=self._step)
-        keys = list(old.entities)
-        if entities is not None:
-            resolved = self._resolve_entities("update", (pid,), _names(entities, "entities"))
-            if isinstance(resolved, MemoryDiff):
-                return resolved
-            keys, diff = resolved
+        items = [] if entities is None else _names(entities, "entities")
+        keys = list(old.entities) if entities is None else self._entity_keys("update", (pid,),
+                                                                             items)
+        if isinstance(keys, MemoryDiff):
+            return keys
         new_description = old.description if description is None else description
         dup = self._duplicate(new_description, keys, skip=pid)
         if dup is not None:
-            return diff.combine(self._reject("update", (pid,), f"the same point exists as {dup}"))
+            return self._reject("update", (pid,), f"the same point exists as {dup}")
+        diff = self._ensure_entities(items)
         new_sources = tuple(dict.fromkeys(old.sources + srcs))
         if (new_description, tuple(keys), new_sources) == (old.description, old.entities,
                                                            old.sources):
@@ -436,7 +204,6 @@ class HypergraphMemory:
                             sources=new_sources, created_step=old.created_step,
                             updated_step=self._step, version=old.version + 1,
                             merged_from=old.merged_from)
-        self._points[pid] = point
         self._link(point)
         return diff.combine(MemoryDiff(step=self._step, updated=(point,)))
 
@@ -465,7 +232,7 @@ class HypergraphMemory:
         Raises:
             InputError: an argument has the wrong type.
         """
-        ids = _ids(pids, "pids")
+        ids = point_ids(pids, "pids")
         description = check_text(description, "description")
         srcs = _sources(sources)
         problems = {pid: self.why_unavailable(pid) for pid in ids}
@@ -491,10 +258,9 @@ class HypergraphMemory:
         self._next += 1
         for p in olds:
             del self._points[p.id]
-            self._graph.remove_node((_P, p.id))
+            self._index.remove_point(p.id)
             self._retired[p.id] = p
             self._merged_into[p.id] = point.id
-        self._points[point.id] = point
         self._link(point)
         logger.debug("hypermem: merged %s into %s", ", ".join(good), point.id)
         return diff.combine(MemoryDiff(step=self._step, added=(point,), removed=tuple(good)))
@@ -561,118 +327,3 @@ class HypergraphMemory:
         self._entities[key] = new
         return MemoryDiff(step=self._step, entities_updated=(new,))
 
-    # ------------------------------------------------------- rendering, export
-
-    def render(self, *, max_tokens: int | None = None, tokenizer: Counter | str | None = None,
-               pids: Iterable[str] | None = None, entity_descriptions: bool = False,
-               max_description_chars: int = 0) -> str:
-        """The live points (or ``pids``) as prompt text within ``max_tokens``.
-
-        See :func:`~memagents.hypermem.core.render.render_points`: newest points are kept
-        when the budget is short, and a last line says how many were left out.
-        """
-        chosen = self.points if pids is None else tuple(
-            self._points[live] for live in dict.fromkeys(
-                self.resolve(pid) for pid in _ids(pids, "pids")) if live is not None)
-        return render_points(chosen, self._entities, max_tokens=max_tokens, tokenizer=tokenizer,
-                             entity_descriptions=entity_descriptions,
-                             max_description_chars=max_description_chars)
-
-    def snapshot(self) -> MemorySnapshot:
-        """Everything the memory holds, as frozen values."""
-        return MemorySnapshot(
-            entities=self.entities, points=self.points, retired=self.retired,
-            merged_into=tuple(sorted(self._merged_into.items(),
-                                     key=lambda kv: point_number(kv[0]) or 0)),
-            next_number=self._next, step=self._step)
-
-    @classmethod
-    def from_snapshot(cls, snapshot: MemorySnapshot) -> HypergraphMemory:
-        """A memory holding ``snapshot`` (checked like :meth:`from_dict`)."""
-        snap = snapshot_from_dict(snapshot_to_dict(snapshot))
-        memory = cls(step=snap.step)
-        for e in snap.entities:
-            memory._put_entity(e)
-        for p in snap.points:
-            memory._points[p.id] = p
-            memory._link(p)
-        memory._retired = {p.id: p for p in snap.retired}
-        memory._merged_into = dict(snap.merged_into)
-        memory._next = snap.next_number
-        return memory
-
-    def copy(self) -> HypergraphMemory:
-        """An independent copy."""
-        return type(self).from_snapshot(self.snapshot())
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-compatible dict (format in :mod:`memagents.hypermem.core.serialize`)."""
-        return snapshot_to_dict(self.snapshot())
-
-    @classmethod
-    def from_dict(cls, data: Any) -> HypergraphMemory:
-        """A memory from :meth:`to_dict`'s output.
-
-        Raises:
-            InputError: ``data`` is malformed (the message says where).
-        """
-        return cls.from_snapshot(snapshot_from_dict(data))
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the memory to a JSON file (atomically); returns its path."""
-        return write_snapshot(self.snapshot(), path)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> HypergraphMemory:
-        """Read a memory written by :meth:`save`.
-
-        Raises:
-            InputError: the file is missing, unreadable or malformed.
-        """
-        return cls.from_snapshot(read_snapshot(path))
-
-    def to_networkx(self) -> nx.Graph:
-        """A copy of the bipartite incidence graph with string ids (``entity:KEY``,
-        ``point:ID``) and GraphML-safe attributes (``kind``, ``label``, ``description``,
-        ``bipartite``)."""
-        import networkx as nx
-
-        g = nx.Graph()
-        for e in self._entities.values():
-            g.add_node(f"entity:{e.key}", kind="entity", bipartite=0, label=e.name,
-                       description=e.description, status=e.status, ref=e.ref or "")
-        for p in self._points.values():
-            g.add_node(f"point:{p.id}", kind="point", bipartite=1, label=p.id,
-                       description=p.description, version=p.version)
-            g.add_edges_from((f"point:{p.id}", f"entity:{k}") for k in p.entities)
-        return g
-
-    def to_html(self, title: str = "memagents hypergraph memory") -> str:
-        """A self-contained HTML picture (see :mod:`memagents.hypermem.core.picture`)."""
-        return memory_html(self.snapshot(), title)
-
-    def write_html(self, path: str | os.PathLike[str],
-                   title: str = "memagents hypergraph memory") -> Path:
-        """Write :meth:`to_html` to ``path``; returns the path."""
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(self.to_html(title), encoding="utf-8")
-        return out
-
-    def check(self) -> list[str]:
-        """Invariant violations (empty when consistent): used by tests and after loading."""
-        problems: list[str] = []
-        try:
-            snapshot_from_dict(self.to_dict())
-        except InputError as exc:
-            problems.append(str(exc))
-        live_nodes = {n[1] for n in self._graph if n[0] == _P}
-        if live_nodes != set(self._points):
-            problems.append(f"graph points {sorted(live_nodes)} != live {sorted(self._points)}")
-        for p in self._points.values():
-            linked = {n[1] for n in self._graph[(_P, p.id)]}
-            if linked != set(p.entities):
-                problems.append(f"{p.id}: graph links {sorted(linked)}, point {p.entities}")
-        if set(self._merged_into) & set(self._points):
-            problems.append("a merged id is live again")
-        return problems
