@@ -542,7 +542,7 @@ class _Tags(HTMLParser):
 
 def test_picture_is_self_contained_html_with_every_point(tmp_path) -> None:
     m = _busy_memory()
-    m.insert("Lonely point <b>&</b>.", ["Solo"])
+    m.insert("Lonely point <b>&</b>.\x0b", ["Solo"])
     page = m.to_html("HGMem <demo>")
     parser = _Tags()
     parser.feed(page)

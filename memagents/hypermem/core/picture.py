@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 
 from memagents.hypermem.core.model import Entity, MemoryPoint, MemorySnapshot
 
@@ -35,6 +36,12 @@ PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#e
 STATUS_COLORS = {"indexed": "#4c78a8", "attached": "#54a24b", "absent": "#bab0ac"}
 """Fill colour of an entity by :attr:`~memagents.hypermem.core.model.Entity.status`."""
 _W, _H, _PAD, _LEFT, _RIGHT = 960.0, 640.0, 50.0, 200.0, 160.0
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _esc(text: str) -> str:
+    """HTML-escaped, without the control characters XML 1.0 cannot hold (so the SVG parses)."""
+    return html.escape(_XML_BAD.sub("", text))
 
 
 def layout(snapshot: MemorySnapshot) -> dict[str, tuple[float, float]]:
@@ -113,7 +120,7 @@ def _entity_tip(e: Entity) -> str:
 
 def memory_html(snapshot: MemorySnapshot, title: str = "memagents hypergraph memory") -> str:
     """Draw a memory as one self-contained HTML page (inline SVG; hover for details)."""
-    esc = html.escape
+    esc = _esc
     pos = {n: _xy(p) for n, p in layout(snapshot).items()}
     ents = {e.key: e for e in snapshot.entities}
     names = {k: e.name for k, e in ents.items()}
@@ -159,14 +166,14 @@ def _legend() -> list[str]:
     out = ['<g class="legend">']
     for i, (mark, text) in enumerate(rows):
         y = 18 + 18 * i
-        out.append(mark.format(y=y, y0=y - 6) + f'<text x="32" y="{y + 4}">{html.escape(text)}'
+        out.append(mark.format(y=y, y0=y - 6) + f'<text x="32" y="{y + 4}">{_esc(text)}'
                    "</text>")
     return out + ["</g>"]
 
 
 def _page(snapshot: MemorySnapshot, title: str, body: str, names: dict[str, str],
           unlinked: int) -> str:
-    esc = html.escape
+    esc = _esc
     rows = "".join(
         "<tr>" + "".join(f"<td>{esc(str(v))}</td>" for v in (
             p.id, ", ".join(names.get(k, k) for k in p.entities), p.description,
