@@ -8,6 +8,7 @@ imports only the foundation (:mod:`memagents.errors`, :mod:`memagents.config`).
 
 from __future__ import annotations
 
+from memagents.base.knowledge import EntityHit, KnowledgeIndex, RelationHit
 from memagents.base.memory import Memory, check_ids, check_k
 from memagents.base.ops import AddOp, DeleteOp, GetOp, Op, SearchOp
 from memagents.base.reference import InMemoryMemory
@@ -18,11 +19,14 @@ __all__ = [
     "AddResult",
     "DeleteOp",
     "DeleteResult",
+    "EntityHit",
     "GetOp",
     "Hit",
     "InMemoryMemory",
+    "KnowledgeIndex",
     "Memory",
     "Op",
+    "RelationHit",
     "SearchHits",
     "SearchOp",
     "check_ids",
