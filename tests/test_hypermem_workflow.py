@@ -1,0 +1,510 @@
+"""The HGMem loop as a compiled graph: routing, LLM outputs, merging, streaming, threads,
+budget, no evidence, and one run through the real openai client on the loopback server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+from memagents.base.knowledge import EntityHit, KnowledgeIndex, RelationHit
+from memagents.base.results import Hit, SearchHits
+from memagents.hypermem.agent import HypergraphAgent
+from memagents.hypermem.workflow import build_hypergraph_rag
+from memagents.models import Budget, StructuredLLM
+from memagents.testing import OpenAIServer, ScriptedChatModel
+
+# ------------------------------------------------------------------------- a small index
+
+PASSAGES = {
+    "p1": "Ada Korvin founded Velm Press in Orlen in 1901.",
+    "p2": "Velm Press printed the Orlen Atlas in 1920.",
+    "p3": "The Orlen Atlas was edited by Bram Tully.",
+    "p4": "Bram Tully was born in Harrow.",
+    "p5": "Tea grows in the hills of Quill.",
+}
+ENTITIES = {
+    "ada korvin": ("person", "Founder of Velm Press.", ("p1",)),
+    "velm press": ("organization", "A printing house in Orlen.", ("p1", "p2")),
+    "orlen": ("geo", "A city.", ("p1",)),
+    "orlen atlas": ("concept", "An atlas printed in 1920.", ("p2", "p3")),
+    "bram tully": ("person", "Editor of the Orlen Atlas.", ("p3", "p4")),
+    "harrow": ("geo", "A town.", ("p4",)),
+    "tea": ("concept", "A plant.", ("p5",)),
+    "quill": ("geo", "Hills.", ("p5",)),
+}
+RELATIONS = [
+    ("ada korvin", "founded", "velm press", "p1"),
+    ("velm press", "located in", "orlen", "p1"),
+    ("velm press", "printed", "orlen atlas", "p2"),
+    ("bram tully", "edited", "orlen atlas", "p3"),
+    ("bram tully", "born in", "harrow", "p4"),
+    ("tea", "grows in", "quill", "p5"),
+]
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.casefold())) - {"the", "in", "of", "a", "was", "by"}
+
+
+def _sim(query: str, text: str) -> float:
+    q, t = _words(query), _words(text)
+    return len(q & t) / math.sqrt(len(q) * len(t)) if q and t else 0.0
+
+
+class FakeIndex:
+    """A :class:`KnowledgeIndex` over the tables above: word-overlap similarity, nothing
+    below a score of 0 returned (like the authors' 0.2 threshold); records every call."""
+
+    def __init__(self, passages: dict[str, str] | None = None) -> None:
+        self.passages = PASSAGES if passages is None else passages
+        self.entities = ENTITIES if passages is None else {}
+        self.relations = RELATIONS if passages is None else []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def _entity(self, name: str, score: float | None = None) -> EntityHit:
+        kind, desc, sources = self.entities[name]
+        return EntityHit(name=name, score=score, description=desc, entity_type=kind,
+                         sources=sources)
+
+    def search_entities(self, query: str, k: int = 5, *, namespace: str | None = None,
+                        within: Collection[str] | None = None,
+                        exclude: Collection[str] | None = None) -> list[EntityHit]:
+        self.calls.append(("search_entities", {"query": query, "within": within,
+                                               "exclude": exclude}))
+        scored = [(_sim(query, f"{n} {d[1]}"), n) for n, d in self.entities.items()
+                  if (within is None or n in within) and not (exclude and n in exclude)]
+        return [self._entity(n, s) for s, n in sorted(scored, key=lambda x: (-x[0], x[1]))
+                if s > 0][:k]
+
+    def get_entities(self, names: Sequence[str], *,
+                     namespace: str | None = None) -> list[EntityHit]:
+        keys = [n.casefold().strip() for n in names]
+        return [self._entity(n) for n in keys if n in self.entities]
+
+    def entity_neighbours(self, names: Collection[str], *, hops: int = 1,
+                          namespace: str | None = None) -> list[str]:
+        start = set(names)
+        seen, frontier = set(start), set(start)
+        for _ in range(hops):
+            frontier = {b for s, _, o, _ in self.relations for a, b in ((s, o), (o, s))
+                        if a in frontier} - seen
+            seen |= frontier
+        return sorted(seen - start)
+
+    def search_relations(self, query: str, k: int = 5, *, namespace: str | None = None,
+                         entities: Collection[str] | None = None) -> list[RelationHit]:
+        hits = [RelationHit(subject=s, predicate=p, object=o, score=_sim(query, f"{s} {p} {o}"),
+                            sources=(src,)) for s, p, o, src in self.relations
+                if entities is None or s in entities or o in entities]
+        return sorted(hits, key=lambda r: -(r.score or 0))[:k]
+
+    def search_passages(self, query: str, k: int = 5, *, namespace: str | None = None,
+                        within: Collection[str] | None = None) -> SearchHits:
+        scored = [(_sim(query, t), i) for i, t in self.passages.items()
+                  if within is None or i in within]
+        ranked = [(s, i) for s, i in sorted(scored, key=lambda x: (-x[0], x[1])) if s > 0][:k]
+        return SearchHits([Hit(id=i, text=self.passages[i], score=s, rank=r)
+                           for r, (s, i) in enumerate(ranked, 1)])
+
+
+def _retrievals(index: FakeIndex, question: str = "") -> list[dict[str, Any]]:
+    """The retrieval node's entity searches (not the planner's hint searches, which ask the
+    main question within the memory's neighbours)."""
+    return [c for name, c in index.calls if name == "search_entities"
+            and not (c["query"] == question and c["within"] is not None)]
+
+
+def test_fake_index_implements_the_protocol() -> None:
+    assert isinstance(FakeIndex(), KnowledgeIndex)
+    assert FakeIndex().entity_neighbours(["ada korvin"], hops=2) == ["orlen", "orlen atlas",
+                                                                   "velm press"]
+
+
+# ------------------------------------------------------------------------- the script
+
+KINDS = {
+    "evolve": "You maintain the working memory",
+    "merge": "You organise the working memory",
+    "plan": "You plan the research",
+    "subqueries": "You write retrieval queries",
+    "answer": "You answer a question from",
+}
+
+
+class Script:
+    """Replies per prompt kind, served in order (the last one repeats); counts calls."""
+
+    def __init__(self, **replies: Any) -> None:
+        self.replies = {k: list(v) if isinstance(v, list) else [v] for k, v in replies.items()}
+        self.kinds: list[str] = []
+        self.prompts: list[str] = []
+
+    def kind(self, text: str) -> str:
+        return next(k for k, marker in KINDS.items() if marker in text)
+
+    def reply(self, text: str) -> Any:
+        kind = self.kind(text)
+        self.kinds.append(kind)
+        self.prompts.append(text)
+        queue = self.replies[kind]
+        item = queue.pop(0) if len(queue) > 1 else queue[0]
+        return item if isinstance(item, str) else json.dumps(item)
+
+    def model(self) -> ScriptedChatModel:
+        def answer(messages: list[Any]) -> Any:
+            return self.reply("\n".join(str(m.content) for m in messages))
+        return ScriptedChatModel(rules=[(lambda _m: True, answer)])
+
+    def count(self, kind: str) -> int:
+        return self.kinds.count(kind)
+
+
+QUESTION = "Who edited the atlas printed by the press that Ada Korvin founded?"
+INSERT_ADA = {"inserts": [{"entities": ["Ada Korvin", "Velm Press"], "sources": ["p1"],
+                           "description": "Ada Korvin founded Velm Press in 1901."}]}
+INSERT_ATLAS = {"inserts": [{"entities": ["Velm Press", "Orlen Atlas", "Bram Tully"],
+                             "description": "Velm Press printed the Orlen Atlas, which Bram "
+                                            "Tully edited."}]}
+ANSWER = {"answer": "Bram Tully", "explanation": "mp-0001 and mp-0002.", "known": True}
+SUFFICIENT = {"judgement": "sufficient", "concerns": [], "single_fact": True}
+
+
+def _graph(script: Script, index: FakeIndex | None = None, **kw: Any) -> Any:
+    return build_hypergraph_rag(script.model(), index or FakeIndex(), **kw)
+
+
+# ------------------------------------------------------------------------- routing
+
+def test_stops_when_the_planner_judges_the_memory_sufficient() -> None:
+    script = Script(evolve=INSERT_ADA, plan=SUFFICIENT, answer=ANSWER)
+    out = _graph(script).invoke({"question": QUESTION})
+    assert script.kinds == ["evolve", "plan", "answer"]
+    assert (out["stop_reason"], out["step"], out["answer"]) == ("sufficient", 1, "Bram Tully")
+    memory = out["memory"]
+    assert [p["id"] for p in memory["points"]] == ["mp-0001"]
+    assert memory["points"][0]["sources"] == ["p1"]
+    ada = next(e for e in memory["entities"] if e["name"] == "ada korvin")
+    assert ada["ref"] == "ada korvin", "an index entity is attached with its ref"
+    assert "p1" in [d.id for d in out["documents"]]
+    assert out["evidence"][0]["points"] == ["mp-0001"]
+    assert out["usage"]["llm_calls"] == 3
+    # the evolve prompt saw the retrieved tables with passage ids
+    assert "[p1] Ada Korvin founded Velm Press" in script.prompts[0]
+
+
+def test_local_and_global_sub_queries_are_scoped_per_sub_query() -> None:
+    index = FakeIndex()
+    plan = {"judgement": "dig_deeper", "single_fact": True, "concerns": [
+        {"text": "What did Velm Press print?", "points": ["mp-0001"]},
+        {"text": "Who edits atlases?", "points": []}]}
+    subs = {"subqueries": [{"query": "What did Velm Press print?", "points": ["mp-0001"]},
+                           {"query": "Who edited the Orlen Atlas?", "points": []}]}
+    script = Script(evolve=[INSERT_ADA, INSERT_ATLAS], plan=plan, subqueries=subs,
+                    answer=ANSWER)
+    out = _graph(script, index, max_steps=2).invoke({"question": QUESTION})
+    assert script.kinds == ["evolve", "plan", "subqueries", "evolve", "answer"], \
+        "single-fact question: merge skipped (auto); no planning in the last round"
+    first, local, global_ = _retrievals(index, QUESTION)
+    assert first["within"] is None and first["exclude"] is None, "step 1: unfiltered"
+    assert local["query"] == "What did Velm Press print?"
+    assert {"ada korvin", "velm press", "orlen atlas", "orlen"} <= set(local["within"])
+    assert "tea" not in local["within"] and "harrow" not in local["within"]
+    assert global_["within"] is None and set(global_["exclude"]) == {"ada korvin",
+                                                                     "velm press"}
+    assert [s["mode"] for s in out["subqueries"]] == ["local", "global"]
+    assert out["stop_reason"] == "max_steps"
+    assert len(out["memory"]["points"]) == 2
+
+
+def test_per_step_mode_uses_one_scope_for_the_step() -> None:
+    index = FakeIndex()
+    plan = {"judgement": "dig_deeper", "concerns": [
+        {"text": "What did it print?", "points": ["mp-0001"]}], "single_fact": True}
+    subs = {"subqueries": [{"query": "What did Velm Press print?", "points": []}]}
+    script = Script(evolve=[INSERT_ADA, INSERT_ATLAS], plan=plan, subqueries=subs,
+                    answer=ANSWER)
+    _graph(script, index, max_steps=2, mode="per_step").invoke({"question": QUESTION})
+    second = _retrievals(index, QUESTION)[1]
+    assert second["within"] is not None and "velm press" in second["within"], \
+        "the planner dug deeper: the step's scope is local even if the sub-query names no point"
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 4])
+def test_step_limit_and_no_planning_call_in_the_last_round(steps: int) -> None:
+    queries = iter(f"What else about Velm Press, angle {i}?" for i in range(10))
+    evolves = [INSERT_ADA, INSERT_ATLAS] + [
+        {"inserts": [{"entities": ["Orlen"], "description": f"Orlen fact {i}."}]}
+        for i in range(5)]
+    script = Script(
+        evolve=evolves,
+        plan={"judgement": "explore", "concerns": [{"text": "more"}], "single_fact": False},
+        subqueries=[{"subqueries": [{"query": next(queries)}]} for _ in range(10)],
+        merge={"merges": []}, answer=ANSWER)
+    out = _graph(script, max_steps=steps, merge="always").invoke(
+        {"question": "Summarise the history of Velm Press."})
+    assert out["step"] == steps and out["stop_reason"] == "max_steps"
+    assert script.count("plan") == script.count("subqueries") == steps - 1
+    assert script.count("merge") == max(0, steps - 1)
+    assert len(script.kinds) <= 2 + 3 * steps
+    assert script.kinds[-1] == "answer" and "plan" not in script.kinds[-3:]
+
+
+def test_budget_hit_mid_step_stops_cleanly_with_a_note() -> None:
+    script = Script(evolve=[INSERT_ADA, INSERT_ATLAS],
+                    plan={"judgement": "explore", "concerns": [{"text": "atlas?"}]},
+                    subqueries={"subqueries": [{"query": "Who edited the Orlen Atlas?"}]},
+                    merge={"merges": []}, answer=ANSWER)
+    out = _graph(script, budget=Budget(max_llm_calls=4), merge="always").invoke(
+        {"question": "Describe the Orlen Atlas and its makers."})
+    assert script.kinds == ["evolve", "plan", "subqueries", "evolve"]
+    assert out["stop_reason"] == "budget" and out["step"] == 2
+    assert any("budget exhausted before merging at step 2" in n for n in out["notes"])
+    assert any("before the final answer" in n for n in out["notes"])
+    assert "[mp-0001]" in out["answer"] and "[mp-0002]" in out["answer"], \
+        "the best answer so far: what the memory holds"
+    assert out["known"] is None and len(out["memory"]["points"]) == 2
+
+
+def test_budget_left_for_the_answer_still_answers() -> None:
+    script = Script(evolve=INSERT_ADA, plan={"judgement": "explore",
+                                             "concerns": [{"text": "x"}]},
+                    subqueries={"subqueries": [{"query": "Who edited the Orlen Atlas?"}]},
+                    answer=ANSWER)
+    llm = StructuredLLM.coerce(script.model())
+    graph = build_hypergraph_rag(llm, FakeIndex(), budget=Budget(max_llm_calls=2))
+    out = graph.invoke({"question": QUESTION})
+    assert script.kinds == ["evolve", "plan"] and out["stop_reason"] == "budget"
+    assert out["answer"].startswith("Budget exhausted")
+
+
+# ------------------------------------------------------------------------- LLM outputs
+
+def test_malformed_reply_is_re_asked_not_restarted() -> None:
+    index = FakeIndex()
+    script = Script(evolve=["not json at all", '{"inserts": [{"entities": ["Ada Korvin"]',
+                            INSERT_ADA], plan=SUFFICIENT, answer=ANSWER)
+    out = _graph(script, index).invoke({"question": QUESTION})
+    assert script.kinds == ["evolve"] * 3 + ["plan", "answer"]
+    assert out["usage"]["retries"] == 2 and out["usage"]["llm_calls"] == 5
+    assert len(_retrievals(index, QUESTION)) == 1, "no restart"
+    assert "could not be used" in script.prompts[1]
+    assert len(out["memory"]["points"]) == 1
+
+
+def test_partial_and_lenient_outputs() -> None:
+    plan = {"judgement": "2.2", "concerns": [
+        {"text": "Who edited the Orlen Atlas?", "points": None},
+        {"text": "Where was the editor born?"}, {"text": "c3"}, {"text": "c4"}]}
+    subs = {"subqueries": [{"query": "Which person edited the Orlen Atlas?"},
+                           {"query": QUESTION}]}  # a repeat of the question, then nothing
+    script = Script(evolve=[INSERT_ADA, {"inserts": None, "updates": None}], plan=plan,
+                    subqueries=subs, answer=ANSWER)
+    out = _graph(script, max_steps=2).invoke({"question": QUESTION})
+    assert [c["text"] for c in out["concerns"]] == ["Who edited the Orlen Atlas?",
+                                                    "Where was the editor born?", "c3"]
+    assert [s["query"] for s in out["subqueries"]] == ["Which person edited the Orlen Atlas?",
+                                                       "c3"], \
+        "repeat dropped; the missing third sub-query falls back to its concern"
+    assert any("asked before" in n for n in out["notes"])
+    assert any("using the concern itself" in n for n in out["notes"])
+    assert out["answer"] == "Bram Tully"
+
+
+def test_empty_evolve_reply_leaves_memory_unchanged_and_no_evidence_answer() -> None:
+    script = Script(evolve={}, plan=SUFFICIENT, answer=ANSWER)
+    out = _graph(script).invoke({"question": QUESTION})
+    assert out["memory"]["points"] == [] and out["diff"]["added"] == []
+    assert script.kinds == ["evolve", "plan"], "empty memory, no evidence: no answer call"
+    assert out["known"] is False and "do not know" in out["answer"]
+
+
+def test_refused_requests_are_fed_back_once() -> None:
+    bad = {"updates": [{"id": "mp-0042", "description": "Ada founded it."}]}
+    script = Script(evolve=[bad, INSERT_ADA], plan=SUFFICIENT, answer=ANSWER)
+    out = _graph(script).invoke({"question": QUESTION})
+    assert script.kinds == ["evolve", "evolve", "plan", "answer"]
+    assert "were all refused" in script.prompts[1] and "mp-0042" in script.prompts[1]
+    assert out["diff"]["rejected"][0]["ids"] == ["mp-0042"]
+    assert [p["id"] for p in out["memory"]["points"]] == ["mp-0001"]
+
+
+def test_unknown_points_in_concerns_are_dropped_and_merged_ids_resolved() -> None:
+    plan = {"judgement": "dig_deeper", "concerns": [
+        {"text": "more on Ada", "points": ["mp-0001", "mp-0099"]}]}
+    script = Script(evolve=[INSERT_ADA, INSERT_ATLAS], plan=plan,
+                    subqueries={"subqueries": [{"query": "Ada Korvin's later life?"}]},
+                    answer=ANSWER)
+    out = _graph(script, max_steps=2).invoke({"question": QUESTION})
+    assert out["subqueries"][0]["points"] == ["mp-0001"]
+    assert any("mp-0099" in n for n in out["notes"])
+
+
+# ------------------------------------------------------------------------- merging
+
+MERGE = {"merges": [{"ids": ["mp-0001", "mp-0002"],
+                     "description": "Ada Korvin's Velm Press printed the Orlen Atlas, edited "
+                                    "by Bram Tully."}]}
+EXPLORE = {"judgement": "explore", "concerns": [{"text": "the atlas"}]}
+SUBS = {"subqueries": [{"query": "Who edited the Orlen Atlas?"}]}
+
+
+@pytest.mark.parametrize(("policy", "question", "single_fact", "merged"), [
+    ("never", "Describe the Orlen Atlas and its makers.", False, False),
+    ("always", QUESTION, True, True),
+    ("auto", QUESTION, True, False),
+    ("auto", QUESTION, None, False),
+    ("auto", "Describe the Orlen Atlas and its makers.", None, True),
+    ("auto", QUESTION, False, True),
+])
+def test_merge_option(policy: str, question: str, single_fact: bool | None,
+                      merged: bool) -> None:
+    script = Script(evolve=[INSERT_ADA, INSERT_ATLAS], plan={**EXPLORE,
+                                                             "single_fact": single_fact},
+                    subqueries=SUBS, merge=MERGE, answer=ANSWER)
+    out = _graph(script, max_steps=2, merge=policy).invoke({"question": question})
+    assert (script.count("merge") == 1) is merged
+    ids = [p["id"] for p in out["memory"]["points"]]
+    assert ids == (["mp-0003"] if merged else ["mp-0001", "mp-0002"])
+    if merged:
+        assert out["diff"]["removed"] == ["mp-0001", "mp-0002"]
+
+
+def test_merge_with_stale_ids_is_refused_with_a_reason() -> None:
+    stale = {"merges": [{"ids": ["mp-0001", "mp-0077"], "description": "x"}]}
+    script = Script(evolve=[INSERT_ADA, INSERT_ATLAS], plan=EXPLORE, subqueries=SUBS,
+                    merge=stale, answer=ANSWER)
+    out = _graph(script, max_steps=2, merge="always").invoke({"question": QUESTION})
+    assert "mp-0077" in out["diff"]["rejected"][0]["reason"]
+    assert len(out["memory"]["points"]) == 2
+
+
+# ------------------------------------------------------------------------- streaming
+
+def test_stream_updates_show_each_steps_memory_diff() -> None:
+    script = Script(evolve=[INSERT_ADA, INSERT_ATLAS], plan=EXPLORE, subqueries=SUBS,
+                    merge=MERGE, answer=ANSWER)
+    graph = _graph(script, max_steps=2, merge="always")
+    seen = []
+    for update in graph.stream({"question": QUESTION}, stream_mode="updates"):
+        for node, change in update.items():
+            if change and change.get("diff"):
+                seen.append((node, change["diff"]["step"],
+                             [p["id"] for p in change["diff"]["added"]],
+                             change["diff"]["removed"]))
+    assert seen == [("evolve", 1, ["mp-0001"], []), ("evolve", 2, ["mp-0002"], []),
+                    ("merge", 2, ["mp-0003"], ["mp-0001", "mp-0002"])]
+
+
+# ------------------------------------------------------------------------- threads
+
+def test_memory_kept_across_turns_of_a_thread() -> None:
+    second = {"inserts": [{"entities": ["Bram Tully", "Harrow"],
+                           "description": "Bram Tully was born in Harrow."}]}
+    script = Script(evolve=[INSERT_ADA, second, INSERT_ADA], plan=SUFFICIENT, answer=ANSWER)
+    graph = _graph(script, checkpointer=InMemorySaver(), keep_memory=True)
+    cfg = {"configurable": {"thread_id": "t1"}}
+    first = graph.invoke({"question": "Who founded Velm Press?"}, cfg)
+    assert [p["id"] for p in first["memory"]["points"]] == ["mp-0001"]
+    out = graph.invoke({"question": "Where was Bram Tully born?"}, cfg)
+    assert [p["id"] for p in out["memory"]["points"]] == ["mp-0001", "mp-0002"]
+    assert "[mp-0001]" in script.prompts[3], "the follow-up's evolve prompt shows held memory"
+    assert out["step"] == 1 and out["usage"]["llm_calls"] == 3, "usage counts this turn only"
+    assert out["memory"]["step"] == 2, "memory steps keep growing across turns"
+    other = graph.invoke({"question": "Who founded Velm Press?", "keep_memory": False},
+                         {"configurable": {"thread_id": "t1"}})
+    assert [p["id"] for p in other["memory"]["points"]] == ["mp-0001"], "a fresh memory"
+
+
+def test_without_keep_memory_each_question_starts_fresh() -> None:
+    script = Script(evolve=INSERT_ADA, plan=SUFFICIENT, answer=ANSWER)
+    graph = _graph(script, checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "t"}}
+    graph.invoke({"question": "Who founded Velm Press?"}, cfg)
+    out = graph.invoke({"question": "Who founded Velm Press again?"}, cfg)
+    assert [p["id"] for p in out["memory"]["points"]] == ["mp-0001"]
+
+
+# ------------------------------------------------------------------------- no evidence
+
+def test_no_retrievable_evidence_answers_it_does_not_know() -> None:
+    script = Script(answer=ANSWER)
+    out = _graph(script).invoke({"question": "What colour is the moon of Zog?"})
+    assert script.kinds == [] and out["stop_reason"] == "no_evidence"
+    assert out["known"] is False and out["memory"]["points"] == []
+
+
+def test_irrelevant_evidence_answers_unknown_with_the_memory_it_built() -> None:
+    loose = {"inserts": [{"entities": ["Tea", "Quill"],
+                          "description": "Tea grows in the hills of Quill."}]}
+    unknown = {"answer": "I do not know.", "explanation": "Memory only holds tea.",
+               "known": False}
+    script = Script(evolve=loose, plan={"judgement": "explore",
+                                        "concerns": [{"text": "Zog's tea?"}]},
+                    subqueries={"subqueries": [{"query": "Zog tea hills?"}]},
+                    answer=unknown)
+    out = _graph(script, max_steps=2).invoke({"question": "Where does the tea of Zog grow?"})
+    assert out["known"] is False and out["answer"] == "I do not know."
+    assert [p["description"] for p in out["memory"]["points"]] == [
+        "Tea grows in the hills of Quill."]
+
+
+def test_empty_corpus() -> None:
+    out = _graph(Script(), FakeIndex(passages={})).invoke({"question": "Anything?"})
+    assert out["stop_reason"] == "no_evidence" and out["known"] is False
+
+
+# ------------------------------------------------------------------------- facade, async
+
+def test_agent_facade_ask_and_aask() -> None:
+    script = Script(evolve=INSERT_ADA, plan=SUFFICIENT, answer=ANSWER)
+    agent = HypergraphAgent(index=FakeIndex(), llm=script.model(), budget=Budget(max_llm_calls=3))
+    first = agent.ask(QUESTION)
+    assert (first.answer, first.known, first.steps, first.stop_reason) == (
+        "Bram Tully", True, 1, "sufficient")
+    assert len(first.memory) == 1 and first.evidence[0].id == "p1"
+    assert first.usage.llm_calls == 3 and first.subqueries == [QUESTION]
+    second = asyncio.run(agent.aask(QUESTION))  # the budget applies per question
+    assert second.answer == "Bram Tully" and second.usage.llm_calls == 3
+    threaded = agent.ask("Who founded Velm Press?", thread_id="a", keep_memory=True)
+    again = agent.ask("And who founded it?", thread_id="a", keep_memory=True)
+    assert [p.id for p in threaded.memory.points] == ["mp-0001"]
+    assert [p.id for p in again.memory.points] == ["mp-0001"], "the same point is not re-added"
+
+
+def test_build_refuses_a_non_index_and_unknown_options() -> None:
+    from memagents.errors import InputError
+
+    with pytest.raises(InputError, match="KnowledgeIndex"):
+        build_hypergraph_rag(ScriptedChatModel(default="{}"), object())
+    with pytest.raises(InputError, match="unknown option"):
+        build_hypergraph_rag(ScriptedChatModel(default="{}"), FakeIndex(), max_step=2)
+
+
+# ------------------------------------------------------------------------- end to end
+
+def test_end_to_end_through_the_openai_client(openai_server: OpenAIServer) -> None:
+    script = Script(evolve=[INSERT_ADA, INSERT_ATLAS], plan=[
+        {"judgement": "dig_deeper", "single_fact": True,
+         "concerns": [{"text": "What did the press print?", "points": ["mp-0001"]}]},
+        SUFFICIENT], subqueries={"subqueries": [{"query": "What did Velm Press print?",
+                                                 "points": ["mp-0001"]}]}, answer=ANSWER)
+
+    def reply(body: dict[str, Any]) -> str:
+        return script.reply("\n".join(str(m["content"]) for m in body["messages"]))
+
+    openai_server.add_rule(lambda body: True, reply)
+    graph = build_hypergraph_rag(openai_server.chat_model(max_retries=0), FakeIndex())
+    out = graph.invoke({"question": QUESTION})
+    assert out["answer"] == "Bram Tully" and out["stop_reason"] == "sufficient"
+    assert script.kinds == ["evolve", "plan", "subqueries", "evolve", "plan", "answer"]
+    assert len(openai_server.chat_requests) == 6 <= 2 + 3 * out["step"]
+    assert out["usage"]["llm_calls"] == 6
+    assert {d.id for d in out["documents"]} >= {"p1", "p2", "p3"}
+    assert json.loads(json.dumps(out["memory"])) == out["memory"]
