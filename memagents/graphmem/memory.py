@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +39,19 @@ from langchain_core.embeddings import Embeddings
 from typing_extensions import Self
 
 from memagents.adapters.facade import Adaptable
+from memagents.base.knowledge import EntityHit, RelationHit
 from memagents.base.memory import Memory
 from memagents.base.ops import AddOp, DeleteOp, GetOp, Op, SearchOp
 from memagents.config import Settings, get_settings
 from memagents.errors import ConfigError, InputError, StorageError
+from memagents.graphmem import knowledge
 from memagents.graphmem.core.config import Preset, get_preset
 from memagents.graphmem.core.graph import GraphIndex
 from memagents.graphmem.core.normalize import unencodable
 from memagents.graphmem.db import GraphDB
 from memagents.graphmem.extraction import Extractor
 from memagents.graphmem.ingest import Ingestor, ProgressFn, check_ids, check_string
-from memagents.graphmem.results import AddResult, MemoryHit
+from memagents.graphmem.results import AddResult, MemoryHit, SearchHits
 from memagents.graphmem.retrieval import arun_search, run_search
 from memagents.graphmem.state import DEFAULT_NAMESPACE, MemoryState, check_namespace
 from memagents.models import (
@@ -383,6 +385,99 @@ class GraphMemory(Memory, Adaptable):
             "preset": self.preset.name,
             "usage": self.usage.as_dict(),
         }
+
+    # ------------------------------------------------------ the knowledge index
+    # KnowledgeIndex (memagents.base.knowledge), implemented in memagents.graphmem.knowledge:
+    # entities are phrase nodes, relations are facts; read-only, per namespace.
+    def search_entities(
+        self,
+        query: str,
+        k: int = 5,
+        *,
+        namespace: str | None = None,
+        within: Collection[str] | None = None,
+        exclude: Collection[str] | None = None,
+    ) -> list[EntityHit]:
+        """The ``k`` phrase nodes most similar to ``query`` (cosine), best first, ties by name;
+        only names in ``within`` when given, never names in ``exclude``. Names are normalised
+        like phrases; ``sources`` are the passages mentioning the entity and ``description``
+        its best-attested facts (see :mod:`memagents.graphmem.knowledge`).
+
+        Example:
+            >>> import tempfile
+            >>> from memagents.base import KnowledgeIndex
+            >>> with tempfile.TemporaryDirectory() as folder:
+            ...     with GraphMemory.open(folder, embeddings="hash") as memory:
+            ...         _ = memory.add_triples([
+            ...             ("Ada Korvin was born in Velm.", [("Ada Korvin", "born in", "Velm")]),
+            ...             ("Velm is in Ostria.", [("Velm", "is in", "Ostria")]),
+            ...         ], ids=["p1", "p2"])
+            ...         print(isinstance(memory, KnowledgeIndex))
+            ...         [velm] = memory.search_entities("Velm", k=1)
+            ...         print(velm.name, round(velm.score, 3), velm.sources)
+            ...         print(velm.description)
+            ...         print(memory.entity_neighbours(["Ada Korvin"], hops=2))
+            ...         print([r.text for r in memory.search_relations("Ostria", k=1)])
+            True
+            velm 1.0 ('p1', 'p2')
+            ada korvin born in velm; velm is in ostria
+            ['ostria', 'velm']
+            ['velm is in ostria']
+        """
+        return knowledge.search_entities(
+            self._state, query, k, namespace=namespace, within=within, exclude=exclude
+        )
+
+    def get_entities(
+        self, names: Sequence[str], *, namespace: str | None = None
+    ) -> list[EntityHit]:
+        """The known phrase nodes among ``names`` (normalised), in the order asked, each once;
+        unknown names are skipped."""
+        return knowledge.get_entities(self._state, names, namespace=namespace)
+
+    def entity_neighbours(
+        self,
+        names: Collection[str],
+        *,
+        hops: int = 1,
+        namespace: str | None = None,
+        synonyms: bool = False,
+    ) -> list[str]:
+        """Phrases within ``hops`` fact edges of ``names`` (breadth-first; ``names``
+        excluded), sorted. ``synonyms=True`` follows synonymy edges too."""
+        return knowledge.entity_neighbours(
+            self._state, names, hops=hops, namespace=namespace, synonyms=synonyms
+        )
+
+    def search_relations(
+        self,
+        query: str,
+        k: int = 5,
+        *,
+        namespace: str | None = None,
+        entities: Collection[str] | None = None,
+    ) -> list[RelationHit]:
+        """The ``k`` facts most similar to ``query`` (cosine), best first, ties by fact; only
+        facts whose subject or object is among ``entities`` when given. ``sources`` are the
+        passages each fact was extracted from."""
+        return knowledge.search_relations(
+            self._state, query, k, namespace=namespace, entities=entities
+        )
+
+    def search_passages(
+        self,
+        query: str,
+        k: int = 5,
+        *,
+        namespace: str | None = None,
+        within: Collection[str] | None = None,
+    ) -> SearchHits:
+        """The ``k`` passages most similar to ``query`` by dense cosine alone (no PageRank,
+        no model but the embedder), best first; only ids in ``within`` when given. Hits are
+        :class:`MemoryHit` with ``score`` and ``dense_score`` the cosine."""
+        return knowledge.search_passages(
+            self._state, query, k, namespace=namespace, within=within
+        )
 
     # ------------------------------------------------------------- interfaces
     def as_retriever(self, k: int = 5, *, use_filter: bool | None = None, **kw: Any) -> Any:

@@ -27,6 +27,7 @@ from memagents.config import Settings
 from memagents.errors import ConfigError, InputError, NamespaceError
 from memagents.graphmem.core.config import Preset
 from memagents.graphmem.core.graph import GraphIndex
+from memagents.graphmem.core.knowledge import KnowledgeView
 from memagents.graphmem.db import GraphDB, text_key
 from memagents.graphmem.extraction import Extractor, LLMExtractor
 from memagents.models import StructuredLLM, Usage, embed_texts
@@ -91,6 +92,8 @@ class MemoryState:
         given_extractor: The extractor passed by the user, if any (else built on first use).
         mutex: Guards ``indexes`` and every multi-step database change.
         indexes: The in-memory graph of each namespace loaded so far.
+        views: Per namespace, the :class:`KnowledgeView` of its graph's last read version
+            (with the graph it was built from), for the knowledge-index methods.
         closed: True once the memory is closed.
     """
 
@@ -106,6 +109,7 @@ class MemoryState:
     given_extractor: Extractor | None = None
     mutex: threading.RLock = field(default_factory=threading.RLock)
     indexes: dict[str, GraphIndex] = field(default_factory=dict)
+    views: dict[str, tuple[GraphIndex, KnowledgeView]] = field(default_factory=dict)
     closed: bool = False
 
     # ----------------------------------------------------------------- models
@@ -173,7 +177,19 @@ class MemoryState:
                 self.indexes[namespace] = index
             return self.indexes[namespace]
 
+    def view(self, namespace: str) -> KnowledgeView:
+        """The :class:`KnowledgeView` of a (checked) namespace's graph as it is now: built
+        under the lock on the first read after a change, then shared (it never changes)."""
+        with self.mutex:
+            index = self.index(namespace)
+            cached = self.views.get(namespace)
+            if cached is None or cached[0] is not index or cached[1].version != index.version:
+                cached = (index, KnowledgeView.build(index))
+                self.views[namespace] = cached
+            return cached[1]
+
     def reload(self, namespace: str) -> None:
         """Forget the in-memory graph so the next use rebuilds it from SQLite."""
         with self.mutex:
             self.indexes.pop(namespace, None)
+            self.views.pop(namespace, None)

@@ -12,6 +12,8 @@ Nothing here opens a file or calls a model; embeddings come in as a function. Th
 * :mod:`.matrices`: the immutable search arrays of one graph version.
 * :mod:`.ppr`: the Personalized PageRank solver.
 * :mod:`.search`: :class:`~.search.GraphSearcher`: question → linked facts → seeds → PPR.
+* :mod:`.knowledge`: :class:`~.knowledge.KnowledgeView`: entities, facts and passages of one
+  graph version ranked by cosine, neighbours, sources (behind the ``KnowledgeIndex`` methods).
 
 Modules are imported on use (this package imports none of them), so importing one module does
 not load scipy or the others.

@@ -111,6 +111,10 @@ class GraphIndex:
         """The kept triples of a passage, as given (not normalised)."""
         return self._passages[passage_id].triples
 
+    def passage_facts(self, passage_id: str) -> tuple[Triple, ...]:
+        """The normalised facts of a passage, one per kept triple (``KeyError`` when absent)."""
+        return self._passages[passage_id].norm
+
     def phrases(self) -> list[str]:
         """Phrase nodes, sorted."""
         return sorted(self._phrase_passages)
