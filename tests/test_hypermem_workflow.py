@@ -508,3 +508,26 @@ def test_end_to_end_through_the_openai_client(openai_server: OpenAIServer) -> No
     assert out["usage"]["llm_calls"] == 6
     assert {d.id for d in out["documents"]} >= {"p1", "p2", "p3"}
     assert json.loads(json.dumps(out["memory"])) == out["memory"]
+
+
+def test_llm_error_mid_loop_resumes_from_the_checkpoint_without_repeating_steps() -> None:
+    from memagents.errors import LLMError
+
+    script = Script(evolve=INSERT_ADA, plan=SUFFICIENT, answer=ANSWER)
+    failures = ["plan"]
+
+    def answer(messages: list[Any]) -> Any:
+        text = "\n".join(str(m.content) for m in messages)
+        if script.kind(text) in failures:
+            failures.remove(script.kind(text))
+            raise PermissionError("401 unauthorised")  # not transient: fails the node
+        return script.reply(text)
+
+    llm = StructuredLLM(ScriptedChatModel(rules=[(lambda _m: True, answer)]), sleep=lambda s: 0)
+    graph = build_hypergraph_rag(llm, FakeIndex(), checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "crash"}}
+    with pytest.raises(LLMError):
+        graph.invoke({"question": QUESTION}, cfg)
+    out = graph.invoke(None, cfg)  # resume
+    assert script.kinds == ["evolve", "plan", "answer"], "evolve is not run again"
+    assert out["answer"] == "Bram Tully" and len(out["memory"]["points"]) == 1
