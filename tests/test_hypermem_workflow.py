@@ -133,7 +133,6 @@ KINDS = {
     "evolve": "You maintain the working memory",
     "merge": "You organise the working memory",
     "plan": "You plan the research",
-    "subqueries": "You write retrieval queries",
     "answer": "You answer a question from",
 }
 
@@ -202,14 +201,12 @@ def test_stops_when_the_planner_judges_the_memory_sufficient() -> None:
 def test_local_and_global_sub_queries_are_scoped_per_sub_query() -> None:
     index = FakeIndex()
     plan = {"judgement": "dig_deeper", "single_fact": True, "concerns": [
-        {"text": "What did Velm Press print?", "points": ["mp-0001"]},
-        {"text": "Who edits atlases?", "points": []}]}
-    subs = {"subqueries": [{"query": "What did Velm Press print?", "points": ["mp-0001"]},
-                           {"query": "Who edited the Orlen Atlas?", "points": []}]}
-    script = Script(evolve=[INSERT_ADA, INSERT_ATLAS], plan=plan, subqueries=subs,
-                    answer=ANSWER)
+        {"text": "What did Velm Press print?", "points": ["mp-0001"],
+         "subquery": "What did Velm Press print?"},
+        {"text": "Who edits atlases?", "points": [], "subquery": "Who edited the Orlen Atlas?"}]}
+    script = Script(evolve=[INSERT_ADA, INSERT_ATLAS], plan=plan, answer=ANSWER)
     out = _graph(script, index, max_steps=2).invoke({"question": QUESTION})
-    assert script.kinds == ["evolve", "plan", "subqueries", "evolve", "answer"], \
+    assert script.kinds == ["evolve", "plan", "evolve", "answer"], \
         "single-fact question: merge skipped (auto); no planning in the last round"
     first, local, global_ = _retrievals(index, QUESTION)
     assert first["within"] is None and first["exclude"] is None, "step 1: unfiltered"
@@ -226,44 +223,60 @@ def test_local_and_global_sub_queries_are_scoped_per_sub_query() -> None:
 def test_per_step_mode_uses_one_scope_for_the_step() -> None:
     index = FakeIndex()
     plan = {"judgement": "dig_deeper", "concerns": [
-        {"text": "What did it print?", "points": ["mp-0001"]}], "single_fact": True}
-    subs = {"subqueries": [{"query": "What did Velm Press print?", "points": []}]}
-    script = Script(evolve=[INSERT_ADA, INSERT_ATLAS], plan=plan, subqueries=subs,
-                    answer=ANSWER)
+        {"text": "What did it print?", "points": ["mp-0001"],
+         "subquery": "What did Velm Press print?"}], "single_fact": True}
+    script = Script(evolve=[INSERT_ADA, INSERT_ATLAS], plan=plan, answer=ANSWER)
     _graph(script, index, max_steps=2, mode="per_step").invoke({"question": QUESTION})
     second = _retrievals(index, QUESTION)[1]
     assert second["within"] is not None and "velm press" in second["within"], \
         "the planner dug deeper: the step's scope is local even if the sub-query names no point"
 
 
-@pytest.mark.parametrize("steps", [1, 2, 3, 4])
-def test_step_limit_and_no_planning_call_in_the_last_round(steps: int) -> None:
-    queries = iter(f"What else about Velm Press, angle {i}?" for i in range(10))
+def _explore_script() -> Script:
+    """Plans that always explore with a new sub-query; merges that merge nothing."""
     evolves = [INSERT_ADA, INSERT_ATLAS] + [
         {"inserts": [{"entities": ["Orlen"], "description": f"Orlen fact {i}."}]}
         for i in range(5)]
-    script = Script(
-        evolve=evolves,
-        plan={"judgement": "explore", "concerns": [{"text": "more"}], "single_fact": False},
-        subqueries=[{"subqueries": [{"query": next(queries)}]} for _ in range(10)],
-        merge={"merges": []}, answer=ANSWER)
+    plans = [{"judgement": "explore", "single_fact": False, "concerns": [
+        {"text": "more", "subquery": f"What else about Velm Press, angle {i}?"}]}
+        for i in range(10)]
+    return Script(evolve=evolves, plan=plans, merge={"merges": []}, answer=ANSWER)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 4])
+def test_step_limit_and_no_planning_call_in_the_last_round(steps: int) -> None:
+    script = _explore_script()
     out = _graph(script, max_steps=steps, merge="always").invoke(
         {"question": "Summarise the history of Velm Press."})
     assert out["step"] == steps and out["stop_reason"] == "max_steps"
-    assert script.count("plan") == script.count("subqueries") == steps - 1
+    assert script.count("plan") == steps - 1
     assert script.count("merge") == max(0, steps - 1)
     assert len(script.kinds) <= 2 + 3 * steps
     assert script.kinds[-1] == "answer" and "plan" not in script.kinds[-3:]
 
 
+@pytest.mark.parametrize("steps", [1, 2, 3, 4, 5])
+def test_worst_case_calls_stay_within_two_plus_three_per_step(steps: int) -> None:
+    """merge="always", the planner never satisfied: every step runs every LLM node it may.
+    The sub-queries come with the plan, so a question costs 3 × steps − 1 calls."""
+    script = _explore_script()
+    out = _graph(script, max_steps=steps, merge="always").invoke(
+        {"question": "Summarise the history of Velm Press."})
+    assert out["step"] == steps and out["stop_reason"] == "max_steps"
+    assert out["usage"]["llm_calls"] == len(script.kinds) == 3 * steps - 1
+    assert len(script.kinds) <= 2 + 3 * steps
+    assert script.count("evolve") == steps and script.count("answer") == 1
+    assert len(out["asked"]) == steps, "each step but the first asked the plan's sub-query"
+
+
 def test_budget_hit_mid_step_stops_cleanly_with_a_note() -> None:
     script = Script(evolve=[INSERT_ADA, INSERT_ATLAS],
-                    plan={"judgement": "explore", "concerns": [{"text": "atlas?"}]},
-                    subqueries={"subqueries": [{"query": "Who edited the Orlen Atlas?"}]},
+                    plan={"judgement": "explore", "concerns": [
+                        {"text": "atlas?", "subquery": "Who edited the Orlen Atlas?"}]},
                     merge={"merges": []}, answer=ANSWER)
-    out = _graph(script, budget=Budget(max_llm_calls=4), merge="always").invoke(
+    out = _graph(script, budget=Budget(max_llm_calls=3), merge="always").invoke(
         {"question": "Describe the Orlen Atlas and its makers."})
-    assert script.kinds == ["evolve", "plan", "subqueries", "evolve"]
+    assert script.kinds == ["evolve", "plan", "evolve"]
     assert out["stop_reason"] == "budget" and out["step"] == 2
     assert any("budget exhausted before merging at step 2" in n for n in out["notes"])
     assert any("before the final answer" in n for n in out["notes"])
@@ -273,10 +286,8 @@ def test_budget_hit_mid_step_stops_cleanly_with_a_note() -> None:
 
 
 def test_budget_left_for_the_answer_still_answers() -> None:
-    script = Script(evolve=INSERT_ADA, plan={"judgement": "explore",
-                                             "concerns": [{"text": "x"}]},
-                    subqueries={"subqueries": [{"query": "Who edited the Orlen Atlas?"}]},
-                    answer=ANSWER)
+    script = Script(evolve=INSERT_ADA, plan={"judgement": "explore", "concerns": [
+        {"text": "x", "subquery": "Who edited the Orlen Atlas?"}]}, answer=ANSWER)
     llm = StructuredLLM.coerce(script.model())
     graph = build_hypergraph_rag(llm, FakeIndex(), budget=Budget(max_llm_calls=2))
     out = graph.invoke({"question": QUESTION})
@@ -299,13 +310,13 @@ def test_malformed_reply_is_re_asked_not_restarted() -> None:
 
 
 def test_partial_and_lenient_outputs() -> None:
-    plan = {"judgement": "2.2", "concerns": [
-        {"text": "Who edited the Orlen Atlas?", "points": None},
-        {"text": "Where was the editor born?"}, {"text": "c3"}, {"text": "c4"}]}
-    subs = {"subqueries": [{"query": "Which person edited the Orlen Atlas?"},
-                           {"query": QUESTION}]}  # a repeat of the question, then nothing
+    plan = {"judgement": "2.2", "concerns": [  # a repeat of the question, then nothing
+        {"text": "Who edited the Orlen Atlas?", "points": None,
+         "query": "Which person edited the Orlen Atlas?"},
+        {"text": "Where was the editor born?", "subquery": QUESTION},
+        {"text": "c3", "subquery": None}, {"text": "c4"}]}
     script = Script(evolve=[INSERT_ADA, {"inserts": None, "updates": None}], plan=plan,
-                    subqueries=subs, answer=ANSWER)
+                    answer=ANSWER)
     out = _graph(script, max_steps=2).invoke({"question": QUESTION})
     assert [c["text"] for c in out["concerns"]] == ["Who edited the Orlen Atlas?",
                                                     "Where was the editor born?", "c3"]
@@ -337,10 +348,9 @@ def test_refused_requests_are_fed_back_once() -> None:
 
 def test_unknown_points_in_concerns_are_dropped_and_merged_ids_resolved() -> None:
     plan = {"judgement": "dig_deeper", "concerns": [
-        {"text": "more on Ada", "points": ["mp-0001", "mp-0099"]}]}
-    script = Script(evolve=[INSERT_ADA, INSERT_ATLAS], plan=plan,
-                    subqueries={"subqueries": [{"query": "Ada Korvin's later life?"}]},
-                    answer=ANSWER)
+        {"text": "more on Ada", "points": ["mp-0001", "mp-0099"],
+         "subquery": "Ada Korvin's later life?"}]}
+    script = Script(evolve=[INSERT_ADA, INSERT_ATLAS], plan=plan, answer=ANSWER)
     out = _graph(script, max_steps=2).invoke({"question": QUESTION})
     assert out["subqueries"][0]["points"] == ["mp-0001"]
     assert any("mp-0099" in n for n in out["notes"])
@@ -351,8 +361,8 @@ def test_unknown_points_in_concerns_are_dropped_and_merged_ids_resolved() -> Non
 MERGE = {"merges": [{"ids": ["mp-0001", "mp-0002"],
                      "description": "Ada Korvin's Velm Press printed the Orlen Atlas, edited "
                                     "by Bram Tully."}]}
-EXPLORE = {"judgement": "explore", "concerns": [{"text": "the atlas"}]}
-SUBS = {"subqueries": [{"query": "Who edited the Orlen Atlas?"}]}
+EXPLORE = {"judgement": "explore", "concerns": [
+    {"text": "the atlas", "subquery": "Who edited the Orlen Atlas?"}]}
 
 
 @pytest.mark.parametrize(("policy", "question", "single_fact", "merged"), [
@@ -367,7 +377,7 @@ def test_merge_option(policy: str, question: str, single_fact: bool | None,
                       merged: bool) -> None:
     script = Script(evolve=[INSERT_ADA, INSERT_ATLAS], plan={**EXPLORE,
                                                              "single_fact": single_fact},
-                    subqueries=SUBS, merge=MERGE, answer=ANSWER)
+                    merge=MERGE, answer=ANSWER)
     out = _graph(script, max_steps=2, merge=policy).invoke({"question": question})
     assert (script.count("merge") == 1) is merged
     ids = [p["id"] for p in out["memory"]["points"]]
@@ -378,8 +388,7 @@ def test_merge_option(policy: str, question: str, single_fact: bool | None,
 
 def test_merge_with_stale_ids_is_refused_with_a_reason() -> None:
     stale = {"merges": [{"ids": ["mp-0001", "mp-0077"], "description": "x"}]}
-    script = Script(evolve=[INSERT_ADA, INSERT_ATLAS], plan=EXPLORE, subqueries=SUBS,
-                    merge=stale, answer=ANSWER)
+    script = Script(evolve=[INSERT_ADA, INSERT_ATLAS], plan=EXPLORE, merge=stale, answer=ANSWER)
     out = _graph(script, max_steps=2, merge="always").invoke({"question": QUESTION})
     assert "mp-0077" in out["diff"]["rejected"][0]["reason"]
     assert len(out["memory"]["points"]) == 2
@@ -388,8 +397,7 @@ def test_merge_with_stale_ids_is_refused_with_a_reason() -> None:
 # ------------------------------------------------------------------------- streaming
 
 def test_stream_updates_show_each_steps_memory_diff() -> None:
-    script = Script(evolve=[INSERT_ADA, INSERT_ATLAS], plan=EXPLORE, subqueries=SUBS,
-                    merge=MERGE, answer=ANSWER)
+    script = Script(evolve=[INSERT_ADA, INSERT_ATLAS], plan=EXPLORE, merge=MERGE, answer=ANSWER)
     graph = _graph(script, max_steps=2, merge="always")
     seen = []
     for update in graph.stream({"question": QUESTION}, stream_mode="updates"):
@@ -445,10 +453,8 @@ def test_irrelevant_evidence_answers_unknown_with_the_memory_it_built() -> None:
                           "description": "Tea grows in the hills of Quill."}]}
     unknown = {"answer": "I do not know.", "explanation": "Memory only holds tea.",
                "known": False}
-    script = Script(evolve=loose, plan={"judgement": "explore",
-                                        "concerns": [{"text": "Zog's tea?"}]},
-                    subqueries={"subqueries": [{"query": "Zog tea hills?"}]},
-                    answer=unknown)
+    script = Script(evolve=loose, plan={"judgement": "explore", "concerns": [
+        {"text": "Zog's tea?", "subquery": "Zog tea hills?"}]}, answer=unknown)
     out = _graph(script, max_steps=2).invoke({"question": "Where does the tea of Zog grow?"})
     assert out["known"] is False and out["answer"] == "I do not know."
     assert [p["description"] for p in out["memory"]["points"]] == [
@@ -492,9 +498,9 @@ def test_build_refuses_a_non_index_and_unknown_options() -> None:
 def test_end_to_end_through_the_openai_client(openai_server: OpenAIServer) -> None:
     script = Script(evolve=[INSERT_ADA, INSERT_ATLAS], plan=[
         {"judgement": "dig_deeper", "single_fact": True,
-         "concerns": [{"text": "What did the press print?", "points": ["mp-0001"]}]},
-        SUFFICIENT], subqueries={"subqueries": [{"query": "What did Velm Press print?",
-                                                 "points": ["mp-0001"]}]}, answer=ANSWER)
+         "concerns": [{"text": "What did the press print?", "points": ["mp-0001"],
+                       "subquery": "What did Velm Press print?"}]},
+        SUFFICIENT], answer=ANSWER)
 
     def reply(body: dict[str, Any]) -> str:
         return script.reply("\n".join(str(m["content"]) for m in body["messages"]))
@@ -503,9 +509,9 @@ def test_end_to_end_through_the_openai_client(openai_server: OpenAIServer) -> No
     graph = build_hypergraph_rag(openai_server.chat_model(max_retries=0), FakeIndex())
     out = graph.invoke({"question": QUESTION})
     assert out["answer"] == "Bram Tully" and out["stop_reason"] == "sufficient"
-    assert script.kinds == ["evolve", "plan", "subqueries", "evolve", "plan", "answer"]
-    assert len(openai_server.chat_requests) == 6 <= 2 + 3 * out["step"]
-    assert out["usage"]["llm_calls"] == 6
+    assert script.kinds == ["evolve", "plan", "evolve", "plan", "answer"]
+    assert len(openai_server.chat_requests) == 5 <= 2 + 3 * out["step"]
+    assert out["usage"]["llm_calls"] == 5
     assert {d.id for d in out["documents"]} >= {"p1", "p2", "p3"}
     assert json.loads(json.dumps(out["memory"])) == out["memory"]
 

@@ -1,5 +1,8 @@
 """The nodes of the HGMem loop: start, retrieve, evolve, merge, plan, sub-queries, answer.
 
+LLM calls: ``evolve``, ``merge``, ``plan`` (which writes the sub-queries too) and ``answer``;
+``start``, ``retrieve`` and ``subqueries`` (which checks the planner's sub-queries) call none.
+
 Each node is a :class:`~memagents.base.node.Node` reading and writing plain, checkpoint-friendly
 state (the memory travels as :meth:`HypergraphMemory.to_dict
 <memagents.hypermem.core.HypergraphMemory.to_dict>`). LLM nodes describe their call as a
@@ -34,12 +37,10 @@ from memagents.hypermem.prompts import (
     EVOLVE_PROMPT,
     MERGE_PROMPT,
     PLAN_PROMPT,
-    SUBQUERY_PROMPT,
     AnswerOutput,
     EvolveOutput,
     MergeOutput,
     PlanOutput,
-    SubQueryOutput,
 )
 from memagents.hypermem.retrieval import (
     Evidence,
@@ -460,8 +461,8 @@ class MergeNode(_LoopNode):
 
 # ----------------------------------------------------------------------------------- plan
 class PlanNode(_LoopNode):
-    """Judges the memory and raises up to three concerns (one LLM call; never in the last
-    round)."""
+    """Judges the memory and raises up to three concerns, each with its sub-query (one LLM
+    call; never in the last round)."""
 
     name = "plan"
 
@@ -471,6 +472,7 @@ class PlanNode(_LoopNode):
         found = hints(self.parts.index, memory, question, self.parts.options.retrieval.hint_k,
                       namespace=self._namespace(config))
         variables = {"question": question, "memory": self.memory_text(memory),
+                     "asked": "\n".join(f"- {q}" for q in state.get("asked") or ()) or "(none)",
                      "hints": hints_text(found)}
 
         def apply(reply: PlanOutput) -> dict[str, Any]:
@@ -483,7 +485,7 @@ class PlanNode(_LoopNode):
                                  f"{[p for p in c.points if memory.resolve(p) is None]}")
                 if reply.judgement == "explore":
                     points = []
-                concerns.append({"text": c.text, "points": points})
+                concerns.append({"text": c.text, "points": points, "query": c.subquery})
             update: dict[str, Any] = {"judgement": reply.judgement, "concerns": concerns,
                                       "single_fact": reply.single_fact,
                                       "hints": [h.name for h in found], "notes": notes}
@@ -504,51 +506,36 @@ def _norm(text: str) -> str:
 
 
 class SubQueryNode(_LoopNode):
-    """Writes one new sub-query per concern (one LLM call); repeats of earlier sub-queries
-    are dropped, a missing one falls back to its concern's text."""
+    """Checks the planner's sub-queries (no LLM call): one per concern, in order; a missing
+    or blank one falls back to its concern's text; repeats of the question or of earlier
+    sub-queries (case and punctuation aside) are dropped. Nothing new left: stop."""
 
     name = "subqueries"
 
-    def _prepare(self, state: Any, config: RunnableConfig) -> dict[str, Any] | _Call:
-        memory = _memory(state)
+    def _prepare(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         concerns = list(state.get("concerns") or [])
         asked = list(state.get("asked") or [])
-        variables = {
-            "question": self.question(state), "memory": self.memory_text(memory),
-            "concerns": "\n".join(f"{i}. " + (f"[{', '.join(c['points'])}] "
-                                              if c.get("points") else "") + c["text"]
-                                  for i, c in enumerate(concerns, 1)),
-            "asked": "\n".join(f"- {q}" for q in asked) or "(none)",
-            "hints": "\n".join(f"- {h}" for h in state.get("hints") or ()) or "(none)",
-        }
-
-        def apply(reply: SubQueryOutput) -> dict[str, Any]:
-            seen = {_norm(q) for q in asked}
-            subs, notes = [], []
-            for i, c in enumerate(concerns):
-                got = reply.subqueries[i] if i < len(reply.subqueries) else None
-                query = (got.query if got is not None and got.query.strip() else c["text"])
-                if got is None or not got.query.strip():
-                    notes.append(f"sub-queries: none written for concern {i + 1}; using the "
-                                 "concern itself")
-                live = [memory.resolve(p) for p in (got.points if got and got.points else ())]
-                points = [p for p in dict.fromkeys(live) if p is not None] or list(c["points"])
-                if _norm(query) in seen or not _norm(query):
-                    notes.append(f"sub-queries: dropped {query!r:.80}, asked before")
-                    continue
-                seen.add(_norm(query))
-                subs.append({"query": query, "points": points,
-                             "mode": "local" if points else "global"})
-            update: dict[str, Any] = {"subqueries": subs,
-                                      "asked": asked + [s["query"] for s in subs],
-                                      "notes": notes}
-            if not subs:
-                update["stop_reason"] = "no_new_subqueries"
-                notes.append("sub-queries: nothing new to ask: answering")
-            return update
-
-        return _Call(SUBQUERY_PROMPT, SubQueryOutput, variables, then=apply,
-                     on_budget=_budget_stop(f"writing sub-queries at step {state.get('step')}"))
+        seen = {_norm(q) for q in asked}
+        subs, notes = [], []
+        for i, c in enumerate(concerns, 1):
+            query = str(c.get("query") or "").strip()
+            if not query:
+                query = c["text"]
+                notes.append(f"sub-queries: none written for concern {i}; using the concern "
+                             "itself")
+            if _norm(query) in seen or not _norm(query):
+                notes.append(f"sub-queries: dropped {query!r:.80}, asked before")
+                continue
+            seen.add(_norm(query))
+            points = list(c.get("points") or [])
+            subs.append({"query": query, "points": points,
+                         "mode": "local" if points else "global"})
+        update: dict[str, Any] = {"subqueries": subs, "asked": asked + [s["query"] for s in subs],
+                                  "notes": notes}
+        if not subs:
+            update["stop_reason"] = "no_new_subqueries"
+            notes.append("sub-queries: nothing new to ask: answering")
+        return update
 
 
 # --------------------------------------------------------------------------------- answer

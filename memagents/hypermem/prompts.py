@@ -1,11 +1,12 @@
 """The HGMem loop's named prompts and the pydantic schemas of their replies.
 
-Five prompts, one per LLM step of the loop (``../shared/docs/methods/hgmem.md`` §6-8):
+Four prompts, one per LLM step of the loop (``../shared/docs/methods/hgmem.md`` §6-8):
 
 * ``hypermem.evolve``: insert and update memory points from the step's retrieved tables;
 * ``hypermem.merge``: merge related points into higher-order ones;
-* ``hypermem.plan``: judge the memory (sufficient / dig deeper / explore) and raise concerns;
-* ``hypermem.subqueries``: one new sub-query per concern;
+* ``hypermem.plan``: judge the memory (sufficient / dig deeper / explore), raise concerns and
+  write one new sub-query per concern, in the same reply (the paper's separate sub-query
+  call is folded in, so a question costs at most ``2 + 3 × steps`` calls);
 * ``hypermem.answer``: the final answer from memory points and evidence.
 
 Each reply is JSON validated by a schema below through
@@ -16,8 +17,10 @@ likely to stray harmlessly: the planner's judgement accepts the paper's case lab
 Change wording globally with :func:`memagents.models.override_prompt`.
 
 Example:
-    >>> PlanOutput.model_validate({"judgement": "2.2", "concerns": [{"text": "Who?"}]}).judgement
-    'explore'
+    >>> plan = PlanOutput.model_validate(
+    ...     {"judgement": "2.2", "concerns": [{"text": "Who?", "query": "Who founded it?"}]})
+    >>> plan.judgement, plan.concerns[0].subquery
+    ('explore', 'Who founded it?')
     >>> EvolveOutput.model_validate({"inserts": None}).inserts
     []
 """
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 
 from memagents.models import PromptTemplate, register_prompt
 
@@ -36,7 +39,6 @@ __all__ = [
     "MAX_CONCERNS",
     "MERGE_PROMPT",
     "PLAN_PROMPT",
-    "SUBQUERY_PROMPT",
     "AnswerOutput",
     "Concern",
     "EvolveOutput",
@@ -44,8 +46,6 @@ __all__ = [
     "MergeGroup",
     "MergeOutput",
     "PlanOutput",
-    "SubQuery",
-    "SubQueryOutput",
     "UpdateRequest",
 ]
 
@@ -96,7 +96,8 @@ MERGE_PROMPT = register_prompt(PromptTemplate(
 
 PLAN_PROMPT = register_prompt(PromptTemplate(
     name="hypermem.plan",
-    description="Judge whether the memory answers the question, else raise concerns.",
+    description="Judge whether the memory answers the question, else raise concerns and write "
+                "one retrieval sub-query per concern.",
     system=(
         "You plan the research of an assistant whose working memory is shown below. "
         + _IDS + " Judge the memory against the main question:\n"
@@ -105,29 +106,16 @@ PLAN_PROMPT = register_prompt(PromptTemplate(
         "points it is about in `points`;\n"
         "- `explore`: knowledge outside the memory is missing; concerns name no points.\n"
         "Raise at most " + str(MAX_CONCERNS) + " concerns, fewer when the memory already "
-        "covers most of the question. Neighbouring entities are given as hints; do not be "
-        "bounded by them. Also say whether the main question asks for a single fact "
-        "(`single_fact`: one entity, date, place or number) rather than a synthesis."
+        "covers most of the question. For each concern write exactly one retrieval sub-query "
+        "in its `subquery`: it must differ in meaning from the main question and from every "
+        "earlier sub-query, cover a new dimension of information, and stay relevant to the "
+        "main question. Neighbouring entities are given as hints; do not be bounded by them. "
+        "Also say whether the main question asks for a single fact (`single_fact`: one "
+        "entity, date, place or number) rather than a synthesis."
     ),
     user=(
         "Main question: {question}\n\nMemory:\n{memory}\n\n"
-        "Hints (entities next to the memory, not in it):\n{hints}"
-    ),
-))
-
-SUBQUERY_PROMPT = register_prompt(PromptTemplate(
-    name="hypermem.subqueries",
-    description="Write one retrieval sub-query per planner concern.",
-    system=(
-        "You write retrieval queries for a research assistant. " + _IDS + " Write exactly "
-        "one sub-query per concern, in the order given. Each must differ in meaning from the "
-        "main question and from every earlier sub-query, cover a new dimension of "
-        "information, and stay relevant to the main question. Copy the concern's point ids "
-        "into `points` (an empty list for a concern about knowledge outside the memory)."
-    ),
-    user=(
-        "Main question: {question}\n\nMemory:\n{memory}\n\n"
-        "Concerns:\n{concerns}\n\nEarlier sub-queries:\n{asked}\n\n"
+        "Earlier sub-queries:\n{asked}\n\n"
         "Hints (entities next to the memory, not in it):\n{hints}"
     ),
 ))
@@ -204,17 +192,26 @@ _JUDGEMENTS = {"1": "sufficient", "2.1": "dig_deeper", "2.2": "explore",
 
 
 class Concern(BaseModel):
-    """Something the memory lacks."""
+    """Something the memory lacks, and the sub-query that retrieves it."""
 
     text: str = Field(description="What is missing or unclear.")
     points: list[str] = Field(default_factory=list,
                               description="Ids of the points it is about ([] to explore).")
+    subquery: str = Field(
+        default="", validation_alias=AliasChoices("subquery", "query", "sub_query"),
+        description="One retrieval sub-query for this concern, new and different from the "
+                    "main question and every earlier sub-query.")
 
     nulls_to_lists = field_validator("points", mode="before")(_listify)
 
+    @field_validator("subquery", mode="before")
+    @classmethod
+    def _blank(cls, value: Any) -> Any:
+        return "" if value is None else value
+
 
 class PlanOutput(BaseModel):
-    """Reply of ``hypermem.plan``."""
+    """Reply of ``hypermem.plan``: the judgement, and per concern its sub-query."""
 
     judgement: Literal["sufficient", "dig_deeper", "explore"] = Field(
         description="sufficient, dig_deeper or explore.")
@@ -239,25 +236,6 @@ class PlanOutput(BaseModel):
     @classmethod
     def _at_most(cls, value: list[Concern]) -> list[Concern]:
         return value[:MAX_CONCERNS]
-
-
-class SubQuery(BaseModel):
-    """A retrieval sub-query."""
-
-    query: str = Field(description="The sub-query.")
-    points: list[str] = Field(default_factory=list,
-                              description="Ids of the points it investigates ([] to explore).")
-
-    nulls_to_lists = field_validator("points", mode="before")(_listify)
-
-
-class SubQueryOutput(BaseModel):
-    """Reply of ``hypermem.subqueries``."""
-
-    subqueries: list[SubQuery] = Field(default_factory=list,
-                                       description="One sub-query per concern, in order.")
-
-    nulls_to_lists = field_validator("subqueries", mode="before")(_listify)
 
 
 class AnswerOutput(BaseModel):

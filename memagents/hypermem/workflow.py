@@ -17,15 +17,19 @@ investigation around the memory points it names, or a global exploration outside
 ``evolve`` inserts/updates points (one structured call); ``merge`` merges cohesive points
 (from the second step; ``merge="auto"`` skips it for single-fact questions); ``plan`` judges
 the memory (sufficient / dig deeper / explore, at most three concerns) with hints from the
-index around the memory; ``subqueries`` writes one new sub-query per concern. The loop stops
-on "sufficient", at ``max_steps`` (**no planning call in the last round**), when nothing new
-is left to ask, or when the :class:`~memagents.models.Budget` is exhausted (a note, then an
-answer from what the memory holds). ``answer`` answers from the memory points plus, per
-point, inner and outer evidence passages.
+index around the memory and, in the same reply, writes one sub-query per concern;
+``subqueries`` (no LLM call) checks them: one per concern, none repeating the question or an
+earlier sub-query. The loop stops on "sufficient", at ``max_steps`` (**no planning call in the
+last round**), when nothing new is left to ask, or when the
+:class:`~memagents.models.Budget` is exhausted (a note, then an answer from what the memory
+holds). ``answer`` answers from the memory points plus, per point, inner and outer evidence
+passages.
 
-LLM calls per question: at most ``2 + 3 × max_steps`` for ``max_steps <= 4``: step 1 costs
-evolve, plan, sub-queries; a middle step adds merge; the last step costs evolve and merge;
-plus the answer (``max_steps=3``: at most 10).
+LLM calls per question: at most ``3 × max_steps − 1`` (within the goal ``2 + 3 × max_steps``):
+step 1 costs evolve and plan; a middle step evolve, merge and plan; the last step evolve and
+merge; plus the answer (``max_steps=1``: 2; ``max_steps=3``: at most 8). Re-asks of a
+malformed reply, and the one re-ask of an evolve reply whose requests were all refused, come
+on top (counted in ``usage["retries"]`` and ``usage["llm_calls"]``).
 
 Streaming: every node changing the memory puts the step's :meth:`MemoryDiff.to_dict
 <memagents.hypermem.core.MemoryDiff.to_dict>` in its update under ``"diff"``::
