@@ -1,7 +1,7 @@
 """The ``memagents`` command line.
 
 Sub-commands grow with the capabilities; each one is a thin layer over the Python API. The
-command groups of the capabilities (``memory``, ``gate``) load lazily: ``memagents --help``
+command groups of the capabilities (``memory``, ``gate``, ``hypermem``) load lazily: ``memagents --help``
 lists them from :data:`LAZY_GROUPS` without importing them, and ``memagents gate ...`` imports
 the gate's commands only (not graph memory's), so the command starts in a fraction of a second.
 
@@ -17,6 +17,8 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -25,7 +27,8 @@ from typer.core import TyperGroup
 
 from memagents.errors import InputError, MemagentsError, print_error
 
-__all__ = ["LAZY_GROUPS", "LazyGroup", "LazyGroupSpec", "app", "main", "print_error"]
+__all__ = ["LAZY_GROUPS", "LazyGroup", "LazyGroupSpec", "app", "main",
+           "open_graph_memory_index", "print_error"]
 
 
 class LazyGroupSpec(NamedTuple):
@@ -45,7 +48,35 @@ LAZY_GROUPS: dict[str, LazyGroupSpec] = {
     "gate": LazyGroupSpec(
         "memagents.gate.research.cli", "gate_app",
         "Retrieve-or-recall gate: evaluate policies, tune thresholds, export training data."),
+    "hypermem": LazyGroupSpec(
+        "memagents.hypermem.cli", "hypermem_app",
+        "Hypergraph working memory: multi-step questions over a graph memory."),
 }
+
+
+@contextmanager
+def open_graph_memory_index(folder: Path, *, namespace: str | None = None,
+                            embeddings: str | None = None) -> Iterator[Any]:
+    """The graph memory in ``folder`` as the KnowledgeIndex ``memagents hypermem ask --memory``
+    reads (the interface layer wires one capability to another; they never import each other).
+    """
+    from memagents.errors import ConfigError
+    from memagents.graphmem import GraphMemory
+
+    root = Path(folder)
+    if not (root / "memory.db").is_file():
+        raise InputError(f"--memory {str(root)!r} holds no graph memory: pass the folder of a "
+                         "memory built with `memagents memory add` (or GraphMemory).")
+    try:
+        memory = GraphMemory.open(root, embeddings=embeddings,
+                                  **({"namespace": namespace} if namespace else {}))
+    except ConfigError as exc:  # in the command line's terms
+        message = str(exc).replace("embeddings=", "--embeddings")
+        if "this memory was built" in message:
+            message = f"--memory {str(root)!r}: {message}"
+        raise ConfigError(message) from exc
+    with memory:
+        yield memory
 
 
 def load_group(name: str) -> Any:
@@ -88,6 +119,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # what the capabilities' command groups are given (see memagents.hypermem.cli.OPEN_INDEX)
+    context_settings={"obj": {"open_knowledge_index": open_graph_memory_index}},
 )
 config_app = typer.Typer(help="Inspect the resolved settings.", no_args_is_help=True)
 sample_app = typer.Typer(help="The fictional sample world the project owns.", no_args_is_help=True)

@@ -49,7 +49,8 @@ def test_help_loads_no_heavy_library_and_no_capability() -> None:
     code, output, modules = run_cli("--help")
     assert code == 0
     assert not top_level(modules) & set(HEAVY), sorted(top_level(modules) & set(HEAVY))
-    assert not {m for m in modules if m.startswith(("memagents.graphmem", "memagents.gate"))}
+    assert not {m for m in modules if m.startswith(("memagents.graphmem", "memagents.gate",
+                                                    "memagents.hypermem"))}
     for name, spec in LAZY_GROUPS.items():  # every group listed with its one-line help
         assert name in output and spec.help.split(":")[0] in output, name
     for name in ("config", "sample", "demo"):
@@ -61,6 +62,7 @@ def test_help_loads_no_heavy_library_and_no_capability() -> None:
     [
         ("memory", ("add", "search", "delete", "stats", "export"), "memagents.gate"),
         ("gate", ("eval", "tune", "export-training"), "memagents.graphmem"),
+        ("hypermem", ("ask",), "memagents.graphmem"),
     ],
 )
 def test_a_group_loads_only_itself(group: str, commands: tuple[str, ...], not_loaded: str) -> None:

@@ -6,7 +6,9 @@ returns a :class:`HypergraphAnswer`: the answer, the memory the loop built (a
 asked, why it stopped, notes and this question's LLM usage. A ``budget`` applies to each
 question separately. With ``thread_id`` (and ``keep_memory=True``) a follow-up question starts
 from the memory the thread already holds (an in-memory checkpointer is made when none is
-given).
+given). ``on_update`` watches the memory evolve: the loop is streamed
+(``stream_mode="updates"``) and the callback gets each node's update (``"diff"`` holds the
+step's :meth:`MemoryDiff.to_dict <memagents.hypermem.core.MemoryDiff.to_dict>`).
 
 Example:
     >>> from memagents.base.results import SearchHits
@@ -25,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +38,10 @@ from memagents.hypermem.retrieval import Passage
 from memagents.hypermem.workflow import HypergraphRAGContext, build_hypergraph_rag
 from memagents.models import Budget, StructuredLLM, Usage
 
-__all__ = ["HypergraphAgent", "HypergraphAnswer"]
+__all__ = ["HypergraphAgent", "HypergraphAnswer", "UpdateCallback"]
+
+#: ``on_update(node, update)``: one node's state update, as streamed.
+UpdateCallback = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass(kw_only=True)
@@ -87,6 +93,17 @@ class HypergraphAnswer:
             subqueries=list(state.get("asked") or ()), steps=int(state.get("step") or 0),
             stop_reason=state.get("stop_reason"), notes=list(state.get("notes") or ()),
             usage=usage)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-compatible data: every field, the memory as
+        :meth:`HypergraphMemory.to_dict <memagents.hypermem.core.HypergraphMemory.to_dict>`."""
+        return {
+            "question": self.question, "answer": self.answer, "known": self.known,
+            "explanation": self.explanation, "steps": self.steps,
+            "stop_reason": self.stop_reason, "subqueries": list(self.subqueries),
+            "evidence": [p.to_dict() for p in self.evidence], "notes": list(self.notes),
+            "usage": self.usage.as_dict(), "memory": self.memory.to_dict(),
+        }
 
 
 class HypergraphAgent:
@@ -140,16 +157,42 @@ class HypergraphAgent:
         return graph, inputs, config
 
     def ask(self, question: str, *, thread_id: str | None = None, max_steps: int | None = None,
-            keep_memory: bool | None = None) -> HypergraphAnswer:
-        """Run the loop on ``question``; see :class:`HypergraphAnswer`."""
+            keep_memory: bool | None = None,
+            on_update: UpdateCallback | None = None) -> HypergraphAnswer:
+        """Run the loop on ``question``; see :class:`HypergraphAnswer`. With ``on_update``,
+        the run is streamed and each node's update is passed to it as it happens."""
         graph, inputs, config = self._run_args(question, thread_id, max_steps, keep_memory)
         context = config.pop("context")
-        return HypergraphAnswer.from_state(graph.invoke(inputs, config, context=context))
+        if on_update is None:
+            return HypergraphAnswer.from_state(graph.invoke(inputs, config, context=context))
+        final: dict[str, Any] = {}
+        for mode, chunk in graph.stream(inputs, config, context=context,
+                                        stream_mode=["updates", "values"]):
+            final = _seen(mode, chunk, on_update, final)
+        return HypergraphAnswer.from_state(final)
 
     async def aask(self, question: str, *, thread_id: str | None = None,
-                   max_steps: int | None = None,
-                   keep_memory: bool | None = None) -> HypergraphAnswer:
+                   max_steps: int | None = None, keep_memory: bool | None = None,
+                   on_update: UpdateCallback | None = None) -> HypergraphAnswer:
         """Async twin of :meth:`ask`."""
         graph, inputs, config = self._run_args(question, thread_id, max_steps, keep_memory)
         context = config.pop("context")
-        return HypergraphAnswer.from_state(await graph.ainvoke(inputs, config, context=context))
+        if on_update is None:
+            return HypergraphAnswer.from_state(
+                await graph.ainvoke(inputs, config, context=context))
+        final: dict[str, Any] = {}
+        async for mode, chunk in graph.astream(inputs, config, context=context,
+                                               stream_mode=["updates", "values"]):
+            final = _seen(mode, chunk, on_update, final)
+        return HypergraphAnswer.from_state(final)
+
+
+def _seen(mode: str, chunk: Any, on_update: UpdateCallback,
+          final: dict[str, Any]) -> dict[str, Any]:
+    """Pass an ``updates`` chunk to the callback; return the latest ``values`` state."""
+    if mode == "values":
+        return dict(chunk)
+    for node, change in (chunk or {}).items():
+        if not node.startswith("__"):
+            on_update(node, dict(change or {}))
+    return final

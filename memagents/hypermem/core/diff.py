@@ -28,7 +28,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from memagents.hypermem.core.model import Entity, MemoryPoint
-from memagents.hypermem.core.serialize import entity_to_dict, point_to_dict
+from memagents.hypermem.core.serialize import (
+    entity_from_dict,
+    entity_to_dict,
+    point_from_dict,
+    point_to_dict,
+)
 
 __all__ = ["MemoryDiff", "Rejection"]
 
@@ -180,6 +185,26 @@ class MemoryDiff:
             "entities_updated": [entity_to_dict(e) for e in self.entities_updated],
             "rejected": [r.to_dict() for r in self.rejected],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MemoryDiff:
+        """The diff of :meth:`to_dict` (what a streamed update carries) back as a diff.
+
+        >>> d = MemoryDiff(step=1, removed=("mp-0001",))
+        >>> MemoryDiff.from_dict(d.to_dict()) == d
+        True
+        """
+        return cls(
+            step=int(data.get("step") or 0),
+            added=tuple(point_from_dict(p) for p in data.get("added") or ()),
+            updated=tuple(point_from_dict(p) for p in data.get("updated") or ()),
+            removed=tuple(data.get("removed") or ()),
+            entities_added=tuple(entity_from_dict(e) for e in data.get("entities_added") or ()),
+            entities_updated=tuple(entity_from_dict(e)
+                                   for e in data.get("entities_updated") or ()),
+            rejected=tuple(Rejection(op=r["op"], ids=tuple(r.get("ids") or ()),
+                                     reason=r["reason"]) for r in data.get("rejected") or ()),
+        )
 
 
 def _line(p: MemoryPoint, limit: int = 160) -> str:
