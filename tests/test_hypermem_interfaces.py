@@ -249,3 +249,55 @@ def test_the_sub_app_takes_its_index_opener_from_the_context(memory_dir: Path) -
     wired = CliRunner().invoke(hypermem_app, [*args, "-n", "team"], obj={OPEN_INDEX: opener})
     assert "stop here" in str(wired.exception)
     assert opened == [(memory_dir, {"namespace": "team", "embeddings": None})]
+
+
+# ------------------------------------------------------------------------- async, streaming
+
+
+class OffTheLoop:
+    """A KnowledgeIndex proxy failing any call made on a running event loop's thread (what
+    LangGraph Server's blocking-call check refuses)."""
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        import asyncio
+
+        method = getattr(self.index, name)
+
+        def call(*args: Any, **kw: Any) -> Any:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                self.calls += 1
+                return method(*args, **kw)
+            raise AssertionError(f"{name} called on the event loop")
+
+        return call
+
+
+def test_aask_streams_updates_and_reads_the_index_off_the_event_loop(memory_dir: Path) -> None:
+    import asyncio
+
+    from memagents.graphmem import GraphMemory
+    from memagents.hypermem import HypergraphAgent, MemoryDiff
+    from memagents.testing import ScriptedChatModel
+
+    script = two_step_script()
+    model = ScriptedChatModel(rules=[(lambda _m: True, lambda messages: script(
+        {"messages": [{"content": m.content} for m in messages]}))])
+    with GraphMemory.open(memory_dir, embeddings="hash") as memory:
+        index = OffTheLoop(memory)
+        agent = HypergraphAgent(index=index, llm=model)  # type: ignore[arg-type]
+        seen: list[tuple[str, int]] = []
+
+        def on_update(node: str, update: dict[str, Any]) -> None:
+            if update.get("diff"):
+                seen.append((node, MemoryDiff.from_dict(update["diff"]).step))
+
+        result = asyncio.run(agent.aask(QUESTION, on_update=on_update))
+    assert result.answer == "Bram Tully" and result.steps == 2 and index.calls > 0
+    assert seen == [("evolve", 1), ("evolve", 2)]
+    assert json.loads(json.dumps(result.to_dict()))["memory"] == result.memory.to_dict()

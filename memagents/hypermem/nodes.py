@@ -19,6 +19,7 @@ Nodes that change the memory put the step's :meth:`MemoryDiff.to_dict
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -228,7 +229,9 @@ class _LoopNode(Node):
         return self._finish(step, usage)
 
     async def _arun(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
-        step = self._prepare(state, config)
+        # the KnowledgeIndex is sync (SQLite, numpy): its reads run in a worker thread, never
+        # on the event loop (LangGraph Server refuses blocking calls there)
+        step = await asyncio.to_thread(self._prepare, state, config)
         usage = Usage()
         while isinstance(step, _Call):
             with track_usage() as used:
@@ -240,7 +243,7 @@ class _LoopNode(Node):
                     return self._finish((step.on_budget or _budget_stop(self.name or ""))(exc),
                                         usage)
             usage.merge(used)
-            step = step.then(reply)
+            step = await asyncio.to_thread(step.then, reply)
         return self._finish(step, usage)
 
     def memory_text(self, memory: HypergraphMemory) -> str:
