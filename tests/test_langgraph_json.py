@@ -30,7 +30,9 @@ from memagents.testing import OpenAIServer
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "integrations" / "langgraph" / "langgraph.json"
-EXPECTED = {"adaptive_rag": {"gate", "retrieve", "answer"}, "memory_agent": {"agent", "tools"}}
+EXPECTED = {"adaptive_rag": {"gate", "retrieve", "answer"}, "memory_agent": {"agent", "tools"},
+            "hypergraph_rag": {"start", "retrieve", "evolve", "merge", "plan", "subqueries",
+                               "answer"}}
 
 
 @pytest.fixture(scope="module")
@@ -208,6 +210,33 @@ def test_every_graph_loads_and_runs_on_the_loopback_server(
         openai_server.add_rule("Reply with the answer only", "Quillmere")
         out = policy_graph.invoke({"question": "Where is Hollin Bay?"})
         assert (out["decision"]["policy"], out["answer"]) == ("never", "Quillmere")
+
+        # hypergraph_rag reads the same GraphMemory as its knowledge index
+        hyper_file = (CONFIG.parent / graph_specs()["hypergraph_rag"].rsplit(":", 1)[0]).resolve()
+        memory = modules[hyper_file]._memory(tmp_path / "home", "hash")
+        memory.add_triples([("Ada Korvin founded Velm Press in Orlen.",
+                             [["Ada Korvin", "founded", "Velm Press"]])], ids=["p1"])
+        openai_server.add_rule("You maintain the working memory", {"inserts": [
+            {"entities": ["Ada Korvin", "Velm Press"], "sources": ["p1"],
+             "description": "Ada Korvin founded Velm Press."}]})
+        openai_server.add_rule("You plan the research",
+                               {"judgement": "sufficient", "concerns": [], "single_fact": True})
+        openai_server.add_rule("You answer a question from",
+                               {"answer": "Ada Korvin", "explanation": "mp-0001", "known": True})
+        before = len(openai_server.chat_requests)
+        diffs = []
+        for update in graphs["hypergraph_rag"].stream({"question": "Who founded Velm Press?"},
+                                                      stream_mode="updates"):
+            diffs += [(node, change["diff"]["step"]) for node, change in update.items()
+                      if change and change.get("diff")]
+        assert diffs == [("evolve", 1)]
+        out = graphs["hypergraph_rag"].invoke({"question": "Who founded Velm Press?"})
+        assert (out["answer"], out["stop_reason"]) == ("Ada Korvin", "sufficient")
+        assert [d.id for d in out["documents"]] == ["p1"]
+        assert len(openai_server.chat_requests) - before == 6, "evolve, plan, answer twice"
+        merging = load_graph(modules[hyper_file], "make_hypergraph_rag",
+                             {"configurable": {"merge": "never"}})
+        assert merging is not graphs["hypergraph_rag"]
     finally:
         for module in modules.values():
             module.reset()

@@ -1,5 +1,5 @@
 """LangGraph Server serves integrations/langgraph/langgraph.json: `langgraph dev` starts on a
-loopback port, lists both assistants and runs the graphs, models scripted on the loopback
+loopback port, lists every assistant and runs the graphs, models scripted on the loopback
 OpenAI-compatible server. Skipped without ``langgraph-api`` (``pip install -e '.[server]'``;
 ``make test`` installs it).
 
@@ -165,6 +165,15 @@ def test_langgraph_dev_serves_and_runs_the_graphs(
         })
         assert run.status_code == 200, run.text
         assert run.json()["messages"][-1]["content"] == "Hello from the agent."
+
+        run = client.post("/runs/wait", timeout=RUN_SECONDS, json={
+            "assistant_id": "hypergraph_rag",
+            "input": {"question": "Who founded Velm Press?"},
+        })
+        assert run.status_code == 200, run.text
+        out = run.json()  # an empty memory: nothing retrieved, answered without a model call
+        assert (out.get("stop_reason"), out.get("known")) == ("no_evidence", False), out
+        assert "do not know" in out["answer"]
 
     assert len(openai_server.chat_requests) >= 2, "the graphs called the scripted model"
     assert (workdir / ".langgraph_api").is_dir(), "server state stays in the temporary folder"

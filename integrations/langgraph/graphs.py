@@ -1,13 +1,13 @@
 """Graphs served by LangGraph Server and Studio (referenced from ``langgraph.json``).
 
-Both entries are async *graph factories* (``async def make_graph(config: RunnableConfig)``),
+Every entry is an async *graph factory* (``async def make_graph(config: RunnableConfig)``),
 which LangGraph Server calls with each request's config. They build in a worker thread: the
 server runs factories on its event loop and, under ``langgraph dev``, fails any blocking call
 there (opening the memory folder and its SQLite database are blocking). Importing this module
 touches no setting and no model, so the server starts even when no LLM is configured yet
 (building a graph then raises a :class:`~memagents.errors.ConfigError` naming the variables to
-set). The sync builders :func:`adaptive_rag_graph` and :func:`memory_agent_graph` are the same
-without the thread.
+set). The sync builders :func:`adaptive_rag_graph`, :func:`memory_agent_graph` and
+:func:`hypergraph_rag_graph` are the same without the thread.
 
 * ``adaptive_rag``: the retrieve-or-recall workflow
   (:func:`memagents.gate.workflow.build_adaptive_rag`) over the GraphMemory in ``MEMAGENTS_HOME``;
@@ -17,6 +17,14 @@ without the thread.
   in ``documents``, notes in ``notes``.
 * ``memory_agent``: the cross-thread memory agent
   (:func:`memagents.graphmem.workflow.build_memory_agent`) on the platform's store.
+* ``hypergraph_rag``: the HGMem loop (:func:`memagents.hypermem.workflow.build_hypergraph_rag`)
+  reading the GraphMemory in ``MEMAGENTS_HOME`` as its knowledge index (the interface layer
+  wires the two capabilities). Input ``{"question": ...}``; per-run ``max_steps``,
+  ``keep_memory`` and ``namespace`` go in the run's context; the merge policy is
+  ``config["configurable"]["merge"]`` (``auto``, ``always`` or ``never``; default ``auto``).
+  Stream with ``stream_mode="updates"`` to watch each step's memory diff (``"diff"``); the
+  answer, the memory and the evidence (``documents``) are in the final state. With the
+  platform's checkpointer, ``keep_memory`` lets a thread's follow-up start from its memory.
 
 Settings come from the environment (``MEMAGENTS_LLM``, ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``,
 ``MEMAGENTS_HOME``, ``MEMAGENTS_EMBEDDINGS``; see ``memagents config``). Compiled graphs and the
@@ -28,7 +36,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import sys
 import threading
+import types
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +47,9 @@ from langchain_core.runnables import RunnableConfig
 __all__ = [
     "GATE_POLICY_ENV",
     "adaptive_rag_graph",
+    "hypergraph_rag_graph",
     "make_adaptive_rag",
+    "make_hypergraph_rag",
     "make_memory_agent",
     "memory_agent_graph",
     "reset",
@@ -46,9 +58,24 @@ __all__ = [
 #: Environment variable naming the default gate policy of ``adaptive_rag``.
 GATE_POLICY_ENV = "MEMAGENTS_GATE_POLICY"
 
-_lock = threading.Lock()
-_graphs: dict[tuple[Any, ...], Any] = {}
-_memories: dict[tuple[str, str], Any] = {}
+
+
+def _process_state() -> Any:
+    """The caches, shared by every copy of this file in the process. LangGraph Server executes
+    the file once per graph it names, and a memory folder's lock admits one opener per
+    process: ``adaptive_rag`` and ``hypergraph_rag`` must share the opened GraphMemory."""
+    name = "_memagents_langgraph_graphs_state"
+    fresh = types.ModuleType(name)
+    fresh.lock = threading.Lock()  # type: ignore[attr-defined]
+    fresh.graphs = {}  # type: ignore[attr-defined]
+    fresh.memories = {}  # type: ignore[attr-defined]
+    return sys.modules.setdefault(name, fresh)
+
+
+_state = _process_state()
+_lock: threading.Lock = _state.lock
+_graphs: dict[tuple[Any, ...], Any] = _state.graphs
+_memories: dict[tuple[str, str], Any] = _state.memories
 
 
 def _llm_key(settings: Any) -> tuple[Any, ...]:
@@ -107,6 +134,25 @@ def memory_agent_graph(config: RunnableConfig | None = None) -> Any:
         return _graphs[key]
 
 
+def hypergraph_rag_graph(config: RunnableConfig | None = None) -> Any:
+    """The HGMem loop over the GraphMemory in ``MEMAGENTS_HOME`` (cached per settings and
+    merge policy); LangGraph Server supplies the checkpointer."""
+    from memagents.config import get_settings
+    from memagents.hypermem.workflow import build_hypergraph_rag
+
+    settings = get_settings()
+    configurable = (config or {}).get("configurable") or {}
+    merge = str(configurable.get("merge") or "auto")
+    key = ("hypergraph_rag", *_llm_key(settings), merge, str(settings.home),
+           settings.embeddings)
+    with _lock:
+        if key not in _graphs:
+            memory = _memory(settings.home, settings.embeddings)
+            _graphs[key] = build_hypergraph_rag(settings.llm, memory, merge=merge,
+                                                name="hypergraph_rag")
+        return _graphs[key]
+
+
 async def make_adaptive_rag(config: RunnableConfig) -> Any:
     """Graph factory of ``adaptive_rag`` (LangGraph Server); see :func:`adaptive_rag_graph`."""
     return await asyncio.to_thread(adaptive_rag_graph, config)
@@ -115,6 +161,12 @@ async def make_adaptive_rag(config: RunnableConfig) -> Any:
 async def make_memory_agent(config: RunnableConfig) -> Any:
     """Graph factory of ``memory_agent`` (LangGraph Server); see :func:`memory_agent_graph`."""
     return await asyncio.to_thread(memory_agent_graph, config)
+
+
+async def make_hypergraph_rag(config: RunnableConfig) -> Any:
+    """Graph factory of ``hypergraph_rag`` (LangGraph Server); see
+    :func:`hypergraph_rag_graph`."""
+    return await asyncio.to_thread(hypergraph_rag_graph, config)
 
 
 def reset() -> None:
