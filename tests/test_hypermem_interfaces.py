@@ -5,6 +5,7 @@ example agent."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import subprocess
 import sys
@@ -301,3 +302,63 @@ def test_aask_streams_updates_and_reads_the_index_off_the_event_loop(memory_dir:
     assert result.answer == "Bram Tully" and result.steps == 2 and index.calls > 0
     assert seen == [("evolve", 1), ("evolve", 2)]
     assert json.loads(json.dumps(result.to_dict()))["memory"] == result.memory.to_dict()
+
+
+# ------------------------------------------------------------------------- the example
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "hypergraph_agent.py"
+
+
+def _load_example() -> Any:
+    spec = importlib.util.spec_from_file_location("hypergraph_agent_example", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.integration
+def test_example_answers_a_two_hop_question_over_the_sample_world(
+    tmp_path: Path, loopback: OpenAIServer, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from memagents.sample import SampleWorld
+
+    example = _load_example()
+    world = SampleWorld.generate(0)
+    question = example.pick_question(world)
+    assert question.hops == 2
+    first, second = question.chain
+    start, bridge = world.entity(first.subject_id).name, world.entity(first.object).name
+    country = world.entity(second.object).name
+    script = Replies(
+        evolve=[{"inserts": [{"entities": [start, bridge], "description":
+                              f"{start} was formed in {bridge}."}]},
+                {"inserts": [{"entities": [bridge, country], "description":
+                              f"{bridge} is in {country}."}]}],
+        plan=[{"judgement": "dig_deeper", "single_fact": True, "concerns": [
+            {"text": f"Which country is {bridge} in?", "points": ["mp-0001"],
+             "subquery": f"In which country is {bridge} located?"}]},
+              {"judgement": "sufficient", "concerns": [], "single_fact": True}],
+        answer=[{"answer": question.answer, "explanation": "mp-0001, mp-0002", "known": True}])
+    loopback.add_rule(lambda body: True, script)
+    monkeypatch.setenv("MEMAGENTS_EMBEDDINGS", "hash")
+    html = tmp_path / "memory.html"
+    code = example.main(["--llm", "openai:gpt-4o-mini", "--folder", str(tmp_path / "m"),
+                         "--html", str(html)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert script.kinds == ["evolve", "plan", "evolve", "plan", "answer"]
+    assert f"question: {question.question}" in out
+    assert "[evolve] memory step 1:" in out and "[evolve] memory step 2:" in out
+    assert f"  - In which country is {bridge} located? (local: mp-0001)" in out
+    assert f"answer: {question.answer}  (2 step(s), stopped: sufficient, 5 LLM call(s))" in out
+    assert "mp-0002" in html.read_text(encoding="utf-8")
+    prompts = [m["content"] for r in loopback.chat_requests for m in r["messages"]]
+    assert any(world.passage(question.gold_passage_ids[0]).text.split(".")[0] in p
+               for p in prompts), "the first gold passage was retrieved into the evolve prompt"
+
+
+def test_example_main_without_model_explains(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _load_example().main(["--folder", "unused"]) == 2
+    assert "MEMAGENTS_LLM" in capsys.readouterr().out
