@@ -537,3 +537,149 @@ def test_llm_error_mid_loop_resumes_from_the_checkpoint_without_repeating_steps(
     out = graph.invoke(None, cfg)  # resume
     assert script.kinds == ["evolve", "plan", "answer"], "evolve is not run again"
     assert out["answer"] == "Bram Tully" and len(out["memory"]["points"]) == 1
+
+
+# ------------------------------------------------------------- evidence attribution
+
+CITE_P3_ATLAS = {"inserts": [{"entities": ["Velm Press", "Orlen Atlas", "Bram Tully"],
+                              "sources": ["p3"],
+                              "description": "Velm Press printed the Orlen Atlas, which Bram "
+                                             "Tully edited."}]}
+ATLAS_QUESTION = "Who edited the Orlen Atlas that Velm Press printed?"
+
+
+def _attribution_run(attribution: bool, reply: dict[str, Any], **knobs: Any) -> dict[str, Any]:
+    from memagents.hypermem.retrieval import RetrievalSettings
+
+    script = Script(evolve=reply, plan=SUFFICIENT, answer=ANSWER)
+    settings = RetrievalSettings(attribution=attribution, **knobs)
+    return _graph(script, retrieval=settings).invoke({"question": ATLAS_QUESTION})
+
+
+def test_attribution_adds_the_sources_of_relations_between_the_points_entities() -> None:
+    on = _attribution_run(True, CITE_P3_ATLAS)
+    relations = {(r["subject"], r["object"]): r["sources"] for r in on["context"]["relations"]}
+    assert relations[("velm press", "orlen atlas")] == ["p2"], "the step retrieved the relation"
+    assert relations[("bram tully", "orlen atlas")] == ["p3"]
+    sources = on["memory"]["points"][0]["sources"]
+    assert sources[0] == "p3", "what the reply cites comes first"
+    assert set(sources) == {"p2", "p3"}, \
+        "provenance of the relations between its entities, not of ada's founding (p1)"
+    off = _attribution_run(False, CITE_P3_ATLAS)
+    assert off["memory"]["points"][0]["sources"] == ["p3"], "off: the citation only"
+
+
+def test_attribution_applies_when_the_reply_cites_nothing() -> None:
+    on = _attribution_run(True, INSERT_ATLAS)
+    assert set(on["memory"]["points"][0]["sources"]) == {"p2", "p3"}
+    off = _attribution_run(False, INSERT_ATLAS)
+    # off: a reply citing nothing gets the step's passages mentioning its entities
+    assert {"p1", "p2", "p3"} <= set(off["memory"]["points"][0]["sources"])
+
+
+def test_attribution_keeps_a_points_own_sources_outside_the_inner_cap() -> None:
+    on = _attribution_run(True, CITE_P3_ATLAS, inner_k=1, outer_k=0)
+    off = _attribution_run(False, CITE_P3_ATLAS, inner_k=1, outer_k=0)
+    assert {"p2", "p3"} <= {p["id"] for p in on["evidence"]}
+    assert all(p["points"] == ["mp-0001"] for p in on["evidence"])
+    assert len(off["evidence"]) == 1, "off: sources and entity passages share inner_k"
+
+
+def test_attribution_on_update_adds_provenance() -> None:
+    from memagents.hypermem.retrieval import RetrievalSettings
+
+    plan = {"judgement": "dig_deeper", "single_fact": True, "concerns": [
+        {"text": "Who edited it?", "points": ["mp-0001"],
+         "subquery": "Who edited the Orlen Atlas?"}]}
+    first = {"inserts": [{"entities": ["Velm Press", "Orlen Atlas"],
+                          "description": "Velm Press printed the Orlen Atlas."}]}
+    update = {"updates": [{"id": "mp-0001", "entities": ["Velm Press", "Orlen Atlas",
+                                                          "Bram Tully"],
+                           "description": "Velm Press printed the Orlen Atlas; Bram Tully "
+                                          "edited it."}]}
+    script = Script(evolve=[first, update], plan=plan, answer=ANSWER)
+    out = _graph(script, max_steps=2, retrieval=RetrievalSettings(attribution=True)).invoke(
+        {"question": "What did Velm Press print?"})
+    point = out["memory"]["points"][0]
+    assert point["id"] == "mp-0001" and "p3" in point["sources"], \
+        "the update's new relation (bram tully edited orlen atlas) brings its passage"
+
+
+def test_relation_provenance_needs_both_entities() -> None:
+    from memagents.hypermem.retrieval import relation_provenance
+
+    rels = [RelationHit(subject=s, predicate=p, object=o, sources=(src, "p9"))
+            for s, p, o, src in RELATIONS]
+    assert relation_provenance(rels, ["Bram Tully", "Orlen Atlas"], key=str.casefold) == \
+        ["p3", "p9"]
+    assert relation_provenance(rels, ["bram tully"]) == [], "one entity states no relation"
+
+
+def test_retrieval_settings_validate_the_new_knobs() -> None:
+    from memagents.errors import InputError
+    from memagents.hypermem.retrieval import RetrievalSettings
+
+    assert RetrievalSettings().entity_linking == "entities"
+    with pytest.raises(InputError):
+        RetrievalSettings(entity_linking="nodes")  # type: ignore[arg-type]
+    with pytest.raises(InputError):
+        RetrievalSettings(attribution=1)  # type: ignore[arg-type]
+    with pytest.raises(InputError):
+        RetrievalSettings(entity_k=True)
+
+
+# ------------------------------------------------------------ entity linking via relations
+
+def _linked(linking: str, where: Any = None, query: str = "Where was he born?") -> list[str]:
+    """Linked names; the fake index ranks every relation (no threshold): top 2 only."""
+    from memagents.hypermem.retrieval import RetrievalSettings, Scope, link_entities
+
+    settings = RetrievalSettings(entity_linking=linking, relation_k=2)  # type: ignore[arg-type]
+    return [e.name for e in link_entities(FakeIndex(), query, where or Scope("open"),
+                                          settings)]
+
+
+def test_relations_linking_links_the_endpoints_of_the_top_relations() -> None:
+    assert _linked("entities") == [], "no entity name or description says 'born'"
+    assert _linked("relations")[:2] == ["bram tully", "harrow"], "bram tully born in harrow"
+    hit = next(iter(FakeIndex().get_entities(["harrow"])))
+    from memagents.hypermem.retrieval import RetrievalSettings, Scope, link_entities
+
+    got = link_entities(FakeIndex(), "Where was he born?", Scope("open"),
+                        RetrievalSettings(entity_linking="relations", relation_k=1))
+    assert got[1].sources == hit.sources and (got[1].score or 0) > 0, \
+        "index entities, scored by their relation"
+
+
+def test_relations_linking_respects_the_scope_and_entity_k() -> None:
+    from memagents.hypermem.retrieval import RetrievalSettings, Scope, link_entities
+
+    local = Scope("local", within=frozenset({"bram tully", "orlen atlas"}))
+    assert _linked("relations", local) == ["bram tully", "orlen atlas"], \
+        "relations touching the neighbourhood, endpoints inside it (not harrow)"
+    away = Scope("global", exclude=frozenset({"bram tully"}))
+    assert _linked("relations", away)[0] == "harrow"
+    assert "bram tully" not in _linked("relations", away)
+    one = link_entities(FakeIndex(), "Velm Press printed the Orlen Atlas", Scope("open"),
+                        RetrievalSettings(entity_linking="relations", entity_k=1))
+    assert [e.name for e in one] == ["velm press"]
+
+
+def test_both_linking_is_the_union() -> None:
+    query = "Where was Ada Korvin born?"
+    ents, rels, both = (_linked(m, query=query) for m in ("entities", "relations", "both"))
+    assert ents == ["ada korvin"] and "harrow" in rels, "the two linkings differ here"
+    assert set(both) == set(ents) | set(rels)
+
+
+def test_relations_linking_drives_the_loops_retrieval() -> None:
+    from memagents.hypermem.retrieval import RetrievalSettings
+
+    script = Script(evolve={"inserts": [], "updates": []}, plan=SUFFICIENT, answer=ANSWER)
+    index = FakeIndex()
+    settings = RetrievalSettings(entity_linking="relations", relation_k=1)
+    out = _graph(script, index, retrieval=settings).invoke({"question": "Where was he born?"})
+    assert [e["name"] for e in out["context"]["entities"]] == ["bram tully", "harrow"]
+    assert "- bram tully | born in | harrow" in script.prompts[0]
+    assert not [c for c in index.calls if c[0] == "search_entities"
+                and c[1]["query"] == "Where was he born?" and c[1]["within"] is None]

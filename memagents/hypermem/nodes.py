@@ -51,6 +51,7 @@ from memagents.hypermem.retrieval import (
     final_evidence,
     hints,
     hints_text,
+    relation_provenance,
     retrieve,
     scope,
 )
@@ -337,7 +338,14 @@ def _subqueries_text(subs: Sequence[dict[str, Any]]) -> str:
 
 class EvolveNode(_LoopNode):
     """Inserts and updates memory points from the step's retrieved tables (one LLM call;
-    one re-ask with the reasons when every request was refused)."""
+    one re-ask with the reasons when every request was refused).
+
+    Evidence attribution: a point's ``sources`` are the step's passages the reply cites; with
+    ``RetrievalSettings.attribution``, also the step's passages that the retrieved relations
+    between two of the point's entities were extracted from (provenance the index already
+    knows, cited or not), and the final evidence then keeps all of a point's sources. Without
+    it, a reply citing nothing gets the step's passages mentioning the point's entities.
+    """
 
     name = "evolve"
 
@@ -415,8 +423,19 @@ class EvolveNode(_LoopNode):
                                   sources=tuple(hit.sources)))
             return out
 
+        attribute = self.parts.options.retrieval.attribution
+
         def sources(cited: Sequence[str], items: Sequence[str]) -> list[str]:
+            # what the reply cites (passages of this step); with attribution, plus the step's
+            # passages its retrieved relations between the point's entities come from (and
+            # no guess beyond that); without, a reply citing nothing gets the step's passages
+            # mentioning the point's entities
             ok = [s for s in cited if s in step_ids]
+            if attribute:
+                linked = [h.name if (h := by_key.get(_key(n))) is not None else n
+                          for n in items if n and n.strip()]
+                known = set(relation_provenance(evidence.relations, linked, key=_key))
+                return ok + [i for i in step_ids if i in known and i not in ok]
             if ok:
                 return ok
             srcs = {s for n in items if (h := by_key.get(_key(n))) is not None

@@ -2,8 +2,9 @@
 
 Three reads, after ``../shared/docs/methods/hgmem.md`` §5, §7 and §8:
 
-* :func:`retrieve`: for each sub-query, entities (top ``entity_k`` in the sub-query's scope),
-  the relations touching them (top ``relation_k`` by similarity), and passages (the entities'
+* :func:`retrieve`: for each sub-query, entities (top ``entity_k`` in the sub-query's scope,
+  linked by ``entity_linking``: the sub-query against entity names, or through the relations
+  most similar to the sub-query, or both), the relations touching them (top ``relation_k`` by similarity), and passages (the entities'
   source passages re-ranked by the sub-query, plus a plain passage search); unioned over the
   sub-queries, de-duplicated, and capped in tokens (relations ``relation_tokens``, passages
   ``passage_tokens``), returned as an :class:`Evidence` whose :meth:`~Evidence.text` is the
@@ -45,12 +46,15 @@ __all__ = [
     "final_evidence",
     "hints",
     "hints_text",
+    "link_entities",
     "memory_refs",
+    "relation_provenance",
     "retrieve",
     "scope",
 ]
 
 Mode = Literal["local", "global", "open"]
+Linking = Literal["entities", "relations", "both"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -70,6 +74,18 @@ class RetrievalSettings:
         final_passages: Most passages in the final evidence.
         final_tokens: Token cap of the final evidence.
         neighbourhood_hops: Index hops of a local investigation's neighbourhood.
+        entity_linking: How a sub-query links index entities. ``"entities"``: the sub-query
+            against entity names (the paper). ``"relations"``: the subjects and objects of the
+            top ``relation_k`` relations most similar to the sub-query, in the sub-query's
+            scope, up to ``entity_k`` entities (query-to-triple linking, as HippoRAG 2 found
+            better than query-to-node). ``"both"``: the union of the two.
+        attribution: Evidence attribution. In evolve, a point's sources are the step's
+            passages the reply cites plus those the step's retrieved relations between two of
+            the point's entities were extracted from (:func:`relation_provenance`), cited or
+            not; in the final evidence, a point's own sources are all kept (within
+            ``final_passages`` / ``final_tokens``), outside the ``inner_k`` cap that then
+            applies to its entities' other passages. Off: the reply's citations only (else the
+            step's passages mentioning its entities), all capped together at ``inner_k``.
 
     Example:
         >>> RetrievalSettings(entity_k=3).passage_k
@@ -88,9 +104,19 @@ class RetrievalSettings:
     final_passages: int = 50
     final_tokens: int = 10000
     neighbourhood_hops: int = 2
+    entity_linking: Linking = "entities"
+    attribution: bool = False
 
     def __post_init__(self) -> None:
+        if self.entity_linking not in ("entities", "relations", "both"):
+            raise InputError("RetrievalSettings.entity_linking must be 'entities', 'relations' "
+                             f"or 'both', got {self.entity_linking!r}.")
+        if not isinstance(self.attribution, bool):
+            raise InputError("RetrievalSettings.attribution must be a bool, got "
+                             f"{self.attribution!r}.")
         for name in self.__slots__:  # type: ignore[attr-defined]
+            if name in ("entity_linking", "attribution"):
+                continue
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InputError(f"RetrievalSettings.{name} must be a non-negative integer, "
@@ -239,9 +265,7 @@ def retrieve(index: KnowledgeIndex, queries: Sequence[tuple[str, Scope]],
     for query, where in queries:
         if where.note:
             notes.append(where.note)
-        ents = index.search_entities(query, s.entity_k, namespace=namespace,
-                                     within=where.within, exclude=where.exclude) \
-            if s.entity_k else []
+        ents = link_entities(index, query, where, s, namespace=namespace)
         for e in ents:
             if e.name not in entities or (e.score or 0) > (entities[e.name].score or 0):
                 entities[e.name] = e
@@ -279,6 +303,63 @@ def retrieve(index: KnowledgeIndex, queries: Sequence[tuple[str, Scope]],
                      "cap of a step")
     return Evidence(entities=sorted(entities.values(), key=lambda e: -(e.score or 0)),
                     relations=kept_rels, passages=kept, notes=notes)
+
+
+def link_entities(index: KnowledgeIndex, query: str, where: Scope,
+                  settings: RetrievalSettings | None = None, *,
+                  namespace: str | None = None) -> list[EntityHit]:
+    """The index entities a sub-query links in its scope, by ``settings.entity_linking``.
+
+    ``"entities"``: the top ``entity_k`` entities by similarity of the sub-query to their
+    names. ``"relations"``: the subjects and objects of the top ``relation_k`` relations by
+    similarity to the sub-query (only relations touching the scope of a local investigation),
+    those in scope, in relation order, up to ``entity_k``; each scored by its best relation.
+    ``"both"``: the union (best score kept), sorted by score.
+    """
+    s = settings or RetrievalSettings()
+    if not s.entity_k:
+        return []
+    found: dict[str, EntityHit] = {}
+    if s.entity_linking in ("entities", "both"):
+        for e in index.search_entities(query, s.entity_k, namespace=namespace,
+                                       within=where.within, exclude=where.exclude):
+            found.setdefault(e.name, e)
+    if s.entity_linking in ("relations", "both") and s.relation_k:
+        best: dict[str, float | None] = {}
+        for r in index.search_relations(query, s.relation_k, namespace=namespace,
+                                        entities=where.within):
+            for name in r.entities:
+                if (where.within is not None and name not in where.within) or \
+                        (where.exclude and name in where.exclude) or name in best:
+                    continue
+                if len(best) < s.entity_k:
+                    best[name] = r.score
+        for e in index.get_entities(list(best), namespace=namespace):
+            score = best.get(e.name)
+            old = found.get(e.name)
+            if old is None or (score or 0) > (old.score or 0):
+                found[e.name] = EntityHit(name=e.name, score=score, description=e.description,
+                                          entity_type=e.entity_type, sources=e.sources)
+    out = list(found.values())
+    if s.entity_linking == "both":
+        out.sort(key=lambda e: -(e.score or 0))
+    return out
+
+
+def relation_provenance(relations: Iterable[RelationHit], entities: Iterable[str],
+                        key: Any = None) -> list[str]:
+    """Source passages of the ``relations`` between two of ``entities``, in order.
+
+    The provenance of a memory point the system already knows: a point links entities, a
+    retrieved relation between two of them is a fact the point can state, and the index knows
+    which passages each relation was extracted from. Names are compared through ``key``
+    (default: as given).
+    """
+    norm = key or (lambda n: n)
+    keys = {norm(n) for n in entities}
+    return list(dict.fromkeys(src for r in relations
+                              if norm(r.subject) in keys and norm(r.object) in keys
+                              for src in r.sources))
 
 
 def _cap(passages: Sequence[Passage], max_tokens: int) -> tuple[list[Passage], int]:
@@ -327,7 +408,8 @@ def final_evidence(index: KnowledgeIndex, memory: HypergraphMemory, retrieved: C
     """Per memory point, inner and outer passages among the ``retrieved`` ids (spec §8).
 
     Inner: sources of the point and of its entities, top ``inner_k`` by similarity to the
-    point's description; outer: sources of its entities' index neighbours outside memory, top
+    point's description (with ``attribution``, the point's own sources are all kept and the
+    cap applies to the rest); outer: sources of its entities' index neighbours outside memory, top
     ``outer_k``. Over ``final_passages``, the union is re-ranked against the sub-queries; then
     it is capped at ``final_tokens``. Each passage lists the points it supports.
     """
@@ -339,18 +421,20 @@ def final_evidence(index: KnowledgeIndex, memory: HypergraphMemory, retrieved: C
     found: dict[str, Passage] = {}
     for point in memory.points:
         refs = memory_refs(memory, memory.entities_of(point.id))
+        own = set(point.sources) & pool if s.attribution else set()
         inner_ids = set(point.sources)
         inner_ids.update(src for e in index.get_entities(refs, namespace=namespace)
                          for src in e.sources)
         inner_ids &= pool
+        inner_ids -= own
         outer_ids: set[str] = set()
         if refs and s.outer_k:
             around = [n for n in index.entity_neighbours(refs, hops=1, namespace=namespace)
                       if n not in in_memory]
             outer_ids = {src for e in index.get_entities(around, namespace=namespace)
                          for src in e.sources} & pool
-            outer_ids -= inner_ids
-        for ids, k in ((inner_ids, s.inner_k), (outer_ids, s.outer_k)):
+            outer_ids -= inner_ids | own
+        for ids, k in ((own, len(own)), (inner_ids, s.inner_k), (outer_ids, s.outer_k)):
             if not ids or not k:
                 continue
             for h in index.search_passages(point.description, k, namespace=namespace,
