@@ -13,16 +13,16 @@ are Python functions of the request:
   retrieves the main question itself (the loop's fixed first sub-query), which stands for hop
   1; after step ``s`` the planner asks every hop not yet asked whose ``#j`` dependencies were
   all asked at steps <= ``s``, with ``#j`` filled by hop ``j``'s gold answer (a Wikidata-style
-  ``X >> relation`` hop is phrased ``relation of X``). A hop with dependencies is a
+  ``X >> relation`` hop is phrased ``relation of X``), written as each concern's ``subquery``
+  (the planner writes the sub-queries in its reply). A hop with dependencies is a
   ``dig_deeper`` concern naming the memory points inserted at its dependencies' steps; one
   without is an ``explore`` concern. ``sufficient`` once every hop was asked;
   ``single_fact`` is true (MuSiQue questions are factoid), so ``merge="auto"`` skips merging;
 * evolve inserts one memory point per step: the step's top 3 retrieved relations (parsed from
   the prompt's Relations table) as its description, their subjects/objects plus the top 2
   rows of the Entities table as its entities (no gold knowledge). Two variants: ``relations``
-  cites no passage (the loop then attributes the step's passages mentioning those entities);
-  ``relations+cite3`` also cites the step's top 3 passages of the Passages table in
-  ``sources``, as the evolve prompt asks a model to cite what it read;
+  cites no passage; ``relations+cite3`` also cites the step's top 3 passages of the Passages
+  table in ``sources``, as the evolve prompt asks a model to cite what it read;
 * merge answers "no merge"; the final answer is the gold answer, so **answer accuracy is not
   measured**, only whether the evidence the loop hands to the reader holds the gold passages.
 
@@ -34,9 +34,21 @@ the server counts whitespace words, so tiktoken counts of the recorded requests 
 too); re-asks of malformed replies; wall time per step excluding model time (total minus the
 time inside the server's reply functions and inside the embedder).
 
+Retrieval settings compared (:data:`SETTINGS`): ``baseline`` (attribution off, entity
+linking by entity names: the default before this comparison), ``+attribution``
+(``RetrievalSettings.attribution``), ``+attribution+relations-linking`` and
+``+attribution+both-linking`` (``entity_linking``). Each is compared with the baseline (the
+linking ones with ``+attribution`` too) by a paired bootstrap of the per-question recall
+difference (10,000 resamples, fixed seed), with wins / ties / losses. Decision rule, fixed
+before the run: a change becomes the library default only if its 95% CI lies above 0 for
+``relations+cite3`` (the closer bound) and does not lie below 0 for ``relations``; never
+because of individual questions.
+
 Vectors come from ``musique_graph.py``'s :class:`MiniLMCache` (``benchmarks/.cache/``); the
 graph memory folder is ``benchmarks/.cache/hypermem_graph/`` (built once, reused). Writes
-``benchmarks/results/musique_hypermem.json`` and prints a markdown table.
+``benchmarks/results/musique_hypermem.json`` (summaries, comparisons, per-question recall and
+passage counts in ``ids`` order), the full per-question rows (evidence ids, timings) to
+``benchmarks/.cache/musique_hypermem_rows.json``, and prints markdown tables.
 """
 
 from __future__ import annotations
@@ -68,6 +80,8 @@ from musique_graph import CACHE, RESULTS, MiniLMCache, graph_strings
 from memagents.eval import load_musique
 from memagents.graphmem import GraphMemory
 from memagents.hypermem import prompts as hp
+from memagents.hypermem.nodes import HypergraphOptions
+from memagents.hypermem.retrieval import RetrievalSettings
 from memagents.hypermem.workflow import HypergraphRAGContext, build_hypergraph_rag
 from memagents.models.prompts import PromptTemplate
 from memagents.models.tokens import count_tokens
@@ -76,6 +90,16 @@ from memagents.testing import OpenAIServer
 GRAPH_DIR = CACHE / "hypermem_graph"
 LABEL = "oracle-planner upper bound"
 VARIANTS = {"relations": 0, "relations+cite3": 3}  # evolve variant -> passages cited
+#: retrieval settings compared (``RetrievalSettings`` fields); baseline = the default before
+#: attribution was adopted (attribution off, entity linking by entity names)
+SETTINGS: dict[str, dict[str, Any]] = {
+    "baseline": {"attribution": False},
+    "+attribution": {"attribution": True},
+    "+attribution+relations-linking": {"attribution": True, "entity_linking": "relations"},
+    "+attribution+both-linking": {"attribution": True, "entity_linking": "both"},
+}
+PRIMARY = "relations+cite3"  # the evolve variant closer to a model citing what it read
+RESAMPLES, SEED = 10_000, 20240601
 
 
 # ------------------------------------------------------------------------------ embeddings
@@ -176,7 +200,6 @@ class Oracle:
         ready = [i for i, (_, deps) in self.hops.items()
                  if i not in self.asked_at and all(d in self.asked_at for d in deps)]
         if not ready:
-            self.pending = []
             return {"judgement": "sufficient", "concerns": [], "single_fact": True}
         concerns = []
         for i in ready:
@@ -185,13 +208,9 @@ class Oracle:
             concerns.append({"text": query, "subquery": query, "points": points})
             self.asked_at[i] = self.step + 1
         local = any(c["points"] for c in concerns)
-        self.pending = [{"query": c["text"], "points": c["points"]} for c in concerns]
-        self.schedule.append([c["text"] for c in concerns])
+        self.schedule.append([c["subquery"] for c in concerns])
         return {"judgement": "dig_deeper" if local else "explore", "concerns": concerns,
                 "single_fact": True}
-
-    def subqueries(self, text: str) -> dict[str, Any]:
-        return {"subqueries": list(getattr(self, "pending", []))}
 
     def answer(self, text: str) -> dict[str, Any]:
         return {"answer": self.gold, "explanation": "oracle: the gold answer", "known": True}
@@ -253,8 +272,8 @@ class OracleLLM:
             head = (t.system or "")[:120]
             if head and head in text:
                 return name.split(".", 1)[1]
-        for marker, kind in (("Retrieved information:", "evolve"), ("Concerns:", "subqueries"),
-                             ("Evidence:", "answer"), ("Hints", "plan")):
+        for marker, kind in (("Retrieved information:", "evolve"), ("Evidence:", "answer"),
+                             ("Hints", "plan")):
             if marker in text:
                 return kind
         return "merge"
@@ -319,11 +338,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with OpenAIServer() as server:
         server.add_rule(lambda body: True, oracle)
         llm = server.chat_model(max_retries=0)
-        graph = build_hypergraph_rag(llm, memory)
-        oracle.reset(questions[0])  # warm-up run, not recorded: first-call costs
-        graph.invoke({"question": questions[0]["question"]},
-                     context=HypergraphRAGContext(max_steps=2))
-        for variant, steps in [(v, n) for v in VARIANTS for n in args.steps]:
+        graphs = {name: build_hypergraph_rag(llm, memory, options=HypergraphOptions(
+            retrieval=RetrievalSettings(**kw))) for name, kw in SETTINGS.items()
+            if name in args.settings}
+        for graph in graphs.values():  # warm-up runs, not recorded: first-call costs
+            oracle.reset(questions[0])
+            graph.invoke({"question": questions[0]["question"]},
+                         context=HypergraphRAGContext(max_steps=2))
+        for setting, variant, steps in [(g, v, n) for g in graphs for v in VARIANTS
+                                        for n in args.steps]:
+            graph = graphs[setting]
             oracle.cite = VARIANTS[variant]
             rows = []
             t_run = time.perf_counter()
@@ -363,10 +387,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "wall_s": wall, "llm_reply_s": oracle.seconds - llm_s,
                     "embed_s": emb.seconds - emb_s,
                 })
-            key = f"{variant}:{steps}"
-            out["runs"][key] = {"variant": variant, "max_steps": steps, "rows": rows,
+            key = f"{setting}|{variant}:{steps}"
+            out["runs"][key] = {"setting": setting, "retrieval": SETTINGS[setting],
+                                "variant": variant, "max_steps": steps, "rows": rows,
                                 "run_s": round(time.perf_counter() - t_run, 1)}
-            print(f"{variant} max_steps={steps}: recall {np.mean([r['recall'] for r in rows]):.4f} "
+            print(f"{setting} {variant} max_steps={steps}: recall {np.mean([r['recall'] for r in rows]):.4f} "
                   f"with {np.mean([r['n_evidence'] for r in rows]):.1f} passages "
                   f"({out['runs'][key]['run_s']} s)", flush=True)
     # single-shot baselines at each question's evidence budget
@@ -384,9 +409,61 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         r["summary"] = summarise(r["rows"])
         r["summary"]["dense_R@10"] = round(float(np.mean(dense10)), 4)
         r["summary"]["graph_R@10"] = round(float(np.mean(graph10)), 4)
+    out["ids"] = [q["id"] for q in questions]
+    out["comparisons"] = compare(out)
     out["load_average_at_end"] = round(os.getloadavg()[0], 2)
     memory.close()
     return out
+
+
+def paired_bootstrap(a: list[float], b: list[float], resamples: int = RESAMPLES,
+                     seed: int = SEED) -> dict[str, Any]:
+    """Mean of the per-question differences ``a - b``, its percentile 95% CI over
+    ``resamples`` paired resamples of the questions (fixed seed), and wins / ties / losses."""
+    d = np.asarray(a, float) - np.asarray(b, float)
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), size=(resamples, len(d)))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return {"mean_diff": round(float(d.mean()), 4), "ci95": [round(float(lo), 4),
+                                                              round(float(hi), 4)],
+            "excludes_0": bool(lo > 0 or hi < 0), "wins": int((d > 0).sum()),
+            "ties": int((d == 0).sum()), "losses": int((d < 0).sum()),
+            "resamples": resamples, "seed": seed}
+
+
+def compare(out: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each setting vs the baseline (and each linking setting vs ``+attribution``), per
+    evolve variant and step limit: recall and evidence passages, paired bootstrap."""
+    runs = out["runs"]
+    rows = []
+    for r in runs.values():
+        refs = ["baseline"] + (["+attribution"] if "linking" in r["setting"] else [])
+        for ref in refs:
+            base = runs.get(f"{ref}|{r['variant']}:{r['max_steps']}")
+            if base is None or base is r:
+                continue
+            rows.append({
+                "setting": r["setting"], "vs": ref, "variant": r["variant"],
+                "max_steps": r["max_steps"],
+                "recall": [base["summary"]["recall"], r["summary"]["recall"]],
+                "passages": [base["summary"]["evidence_passages_mean"],
+                             r["summary"]["evidence_passages_mean"]],
+                **paired_bootstrap([x["recall"] for x in r["rows"]],
+                                   [x["recall"] for x in base["rows"]])})
+    return rows
+
+
+def compact(out: dict[str, Any]) -> dict[str, Any]:
+    """The results file: summaries, comparisons and per-question recall / passage counts
+    (in ``ids`` order); per-question evidence ids and timings stay in the cache file."""
+    small = {k: v for k, v in out.items() if k != "runs"}
+    small["runs"] = {k: {"setting": r["setting"], "retrieval": r["retrieval"],
+                         "variant": r["variant"], "max_steps": r["max_steps"],
+                         "run_s": r["run_s"], "summary": r["summary"],
+                         "recall": [round(x["recall"], 4) for x in r["rows"]],
+                         "n_evidence": [x["n_evidence"] for x in r["rows"]]}
+                     for k, r in out["runs"].items()}
+    return small
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -439,16 +516,16 @@ def table(out: dict[str, Any]) -> str:
         (f"MuSiQue, {out['questions']} dev questions, HGMem loop, **{LABEL}** "
         "(gold decomposition planner, gold final answer: answer accuracy not measured)"),
         "",
-        ("| evolve | max steps | steps run (mean) | evidence passages (mean / median / max) | "
+        ("| retrieval | evolve | max steps | steps run (mean) | evidence passages (mean / median / max) | "
         "**loop recall** | dense, same budget | graph memory, same budget | gold in retrieved "
         "pool | LLM calls / q (max) | prompt / completion tokens / q (tiktoken) | re-asks | "
         "ms / step excl. LLM (excl. LLM and embedding) |"),
-        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | --- | ---: | --- |",
+        "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | --- | ---: | --- |",
     ]
     for r in out["runs"].values():
         s = r["summary"]
         lines.append(
-            f"| {r['variant']} | {r['max_steps']} | {s['steps_mean']:.2f} | {s['evidence_passages_mean']:.1f} / "
+            f"| {r['setting']} | {r['variant']} | {r['max_steps']} | {s['steps_mean']:.2f} | {s['evidence_passages_mean']:.1f} / "
             f"{s['evidence_passages_median']:.0f} / {s['evidence_passages_max']} | "
             f"**{s['recall']:.4f}** | {s['dense_recall_same_budget']:.4f} | "
             f"{s['graph_recall_same_budget']:.4f} | {s['pool_recall']:.4f} | "
@@ -464,12 +541,27 @@ def table(out: dict[str, Any]) -> str:
             continue
         last = r["summary"]
         lines += [
-            (f"{r['variant']}, max steps {r['max_steps']}: gold hops missing from the final "
+            (f"{r['setting']} {r['variant']}, max steps {r['max_steps']}: gold hops missing from the final "
             f"evidence {last['gold_hops_missing_from_evidence']} ([missing, of] by hop "
             f"position), of those in the retrieved pool: "
             f"{last['missing_hops_that_were_in_pool']}")]
     lines += ["", (f"single-shot R@10: dense {last['dense_R@10']}, graph memory "
-              f"{last['graph_R@10']}")]
+              f"{last['graph_R@10']}"), "",
+              (f"paired bootstrap of the per-question recall difference ({RESAMPLES:,} "
+               f"resamples, seed {SEED}), at {max(x['max_steps'] for x in out['runs'].values())}"
+               " steps:"), "",
+              ("| retrieval | vs | evolve | recall | passages | difference [95% CI] | "
+               "wins / ties / losses |"), "| --- | --- | --- | --- | --- | --- | --- |"]
+    top = max(x["max_steps"] for x in out["runs"].values())
+    for c in out["comparisons"]:
+        if c["max_steps"] != top:
+            continue
+        lines.append(
+            f"| {c['setting']} | {c['vs']} | {c['variant']} | {c['recall'][0]:.3f} -> "
+            f"{c['recall'][1]:.3f} | {c['passages'][0]:.1f} -> {c['passages'][1]:.1f} | "
+            f"{c['mean_diff']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]"
+            f"{' **excludes 0**' if c['excludes_0'] else ''} | "
+            f"{c['wins']} / {c['ties']} / {c['losses']} |")
     return "\n".join(lines)
 
 
@@ -478,7 +570,11 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--steps", type=int, nargs="+", default=[1, 2, 3, 4])
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
+    ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS),
+                    help="retrieval settings to run (the first should be baseline)")
     ap.add_argument("--out", default=str(RESULTS / "musique_hypermem.json"))
+    ap.add_argument("--rows", default=str(CACHE / "musique_hypermem_rows.json"),
+                    help="full per-question rows (evidence ids, timings)")
     args = ap.parse_args()
     if args.threads:
         import torch
@@ -486,8 +582,17 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     out = run(args)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    Path(args.rows).write_text(json.dumps(out) + "\n")
+    Path(args.out).write_text(_dumps(compact(out)) + "\n")
     print(table(out))
+
+
+def _dumps(data: Any) -> str:
+    """JSON indented by object, with lists of numbers kept on one line (compact diffs)."""
+    text = json.dumps(data, indent=1)
+    return re.sub(r"\[\s*([-\d.,\s]+?)\s*\]",
+                  lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]",
+                  text)
 
 
 if __name__ == "__main__":
