@@ -25,7 +25,8 @@ from typing import Any, NamedTuple
 import typer
 from typer.core import TyperGroup
 
-from memagents.errors import InputError, MemagentsError, print_error
+from memagents.console import print_error
+from memagents.errors import InputError, MemagentsError
 
 __all__ = ["LAZY_GROUPS", "LazyGroup", "LazyGroupSpec", "app", "main",
            "open_graph_memory_index", "print_error"]

@@ -35,7 +35,6 @@ __all__ = [
     "StorageError",
     "StoreLockedError",
     "WebFetchError",
-    "print_error",
 ]
 
 
@@ -84,25 +83,3 @@ class EmbeddingError(BackendError):
 
 class WebFetchError(BackendError):
     """A web page could not be fetched."""
-
-
-def print_error(message: object) -> None:
-    """Print ``error: MESSAGE`` on stderr as one line: the one error printer of every command.
-
-    Whitespace is collapsed, rich markup is not parsed (a ``[subject, predicate, object]`` in a
-    message stays) and nothing wraps. The ``memagents`` entry point and each capability's
-    command group print through it; rich loads on the first error only.
-
-    >>> import contextlib, io
-    >>> err = io.StringIO()
-    >>> with contextlib.redirect_stderr(err):
-    ...     print_error("no chat model:   pass [--llm]")
-    >>> err.getvalue().strip()
-    'error: no chat model: pass [--llm]'
-    """
-    from rich.console import Console
-    from rich.text import Text
-
-    text = " ".join(str(message).split())
-    Console(stderr=True, soft_wrap=True, highlight=False).print(
-        Text.assemble(("error:", "bold red"), " ", text))

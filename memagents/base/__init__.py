@@ -12,7 +12,7 @@ from memagents.base.knowledge import EntityHit, KnowledgeIndex, RelationHit
 from memagents.base.memory import Memory, check_ids, check_k
 from memagents.base.ops import AddOp, DeleteOp, GetOp, Op, SearchOp
 from memagents.base.reference import InMemoryMemory
-from memagents.base.results import AddResult, DeleteResult, Hit, SearchHits
+from memagents.base.results import AddResult, DeleteResult, Hit, Note, SearchHits
 
 __all__ = [
     "AddOp",
@@ -25,6 +25,7 @@ __all__ = [
     "InMemoryMemory",
     "KnowledgeIndex",
     "Memory",
+    "Note",
     "Op",
     "RelationHit",
     "SearchHits",

@@ -16,13 +16,34 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
 
-__all__ = ["AddResult", "DeleteResult", "Hit", "SearchHits"]
+__all__ = ["AddResult", "DeleteResult", "Hit", "Note", "SearchHits"]
+
+
+class Note(str):
+    """A note of a result: a string, plus the level it is logged at when a node surfaces it.
+
+    A plain ``str`` note is logged at WARNING; :meth:`info` marks one that only states an
+    expected configuration (logged at INFO, so it does not flood the log on every call).
+
+    >>> note = Note.info("recognition filter skipped: no chat model configured")
+    >>> note == "recognition filter skipped: no chat model configured", note.level
+    (True, 20)
+    """
+
+    level: int = logging.WARNING
+
+    @classmethod
+    def info(cls, text: str) -> Note:
+        note = cls(text)
+        note.level = logging.INFO
+        return note
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -199,21 +199,14 @@ def as_documents(items: Iterable[Any], *, what: str = "retrieval") -> list[Any]:
 
 # ------------------------------------------------------------------------------------ notes
 def surface_notes(notes: Iterable[Any] | None, *, where: str, key: str = "notes") -> dict[str, Any]:
-    """Log each note at WARNING on the ``"memagents"`` logger and return ``{key: notes}``
-    (``{}`` when there is none), a state update for a ``notes`` channel. The one expected note
-    of a memory without a chat model ("recognition filter skipped: no chat model
-    configured") is logged at INFO.
+    """Log each note on the ``"memagents"`` logger (at its :class:`~memagents.base.Note`
+    level: WARNING for plain strings) and return ``{key: notes}`` as plain strings (``{}``
+    when there is none), a state update for a ``notes`` channel.
 
     LangGraph drops update keys a state schema does not declare, so the update is harmless
     in a state without ``notes``; the log line is what remains there.
     """
-    kept = [str(n) for n in notes or () if n]
+    kept = [n for n in notes or () if n]
     for note in kept:
-        level = logging.INFO if note in _EXPECTED_NOTES else logging.WARNING
-        logger.log(level, "%s: %s", where, note)
-    return {key: kept} if kept else {}
-
-
-#: Notes about an expected configuration, logged at INFO rather than WARNING: a memory opened
-#: without a chat model says so on every search unless a filter was asked for.
-_EXPECTED_NOTES = frozenset({"recognition filter skipped: no chat model configured"})
+        logger.log(getattr(note, "level", logging.WARNING), "%s: %s", where, note)
+    return {key: [str(n) for n in kept]} if kept else {}

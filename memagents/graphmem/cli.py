@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -36,7 +35,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from memagents.config import get_settings
-from memagents.errors import InputError, MemagentsError, print_error
+from memagents.console import print_error, strict_json
+from memagents.errors import InputError, MemagentsError
 from memagents.graphmem import export as ex
 from memagents.graphmem.memory import GraphMemory
 from memagents.graphmem.results import AddResult
@@ -127,20 +127,8 @@ def _open(
             yield memory
 
 
-def _finite(data: Any) -> Any:
-    """``data`` with NaN and infinities as ``None``: strict JSON has no such numbers."""
-    if isinstance(data, float) and not math.isfinite(data):
-        return None
-    if isinstance(data, dict):
-        return {k: _finite(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [_finite(v) for v in data]
-    return data
-
-
 def _echo_json(data: Any) -> None:
-    typer.echo(json.dumps(_finite(data), indent=2, default=str, ensure_ascii=False,
-                          allow_nan=False))
+    typer.echo(strict_json(data))
 
 
 def _table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]], **kw: Any) -> Table:

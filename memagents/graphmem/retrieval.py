@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from memagents.base.results import Note
 from memagents.errors import ConfigError, InputError
 from memagents.graphmem.core.config import Preset, get_preset
 from memagents.graphmem.core.search import GraphSearcher, LinkedFact, Linking, SearchResult
@@ -77,8 +78,8 @@ def _plan(
         notes.append("recognition filter skipped: no chat model configured (set llm=)")
     elif want_filter:
         fact_filter = LLMFactFilter(state.llm)
-    elif not state.has_llm:
-        notes.append("recognition filter skipped: no chat model configured")
+    elif not state.has_llm:  # expected without a model: logged at INFO, not on every search
+        notes.append(Note.info("recognition filter skipped: no chat model configured"))
     with state.mutex:
         index = state.index(namespace)
         if len(index) == 0:

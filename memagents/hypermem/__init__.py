@@ -25,8 +25,9 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from memagents._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from memagents.hypermem.agent import HypergraphAgent, HypergraphAnswer
@@ -83,15 +84,4 @@ __all__ = [
     "build_hypergraph_rag",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'memagents.hypermem' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(__all__) | {n for n in globals() if not n.startswith("_")})
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())

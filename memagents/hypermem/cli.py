@@ -20,8 +20,6 @@ Errors are library errors (:class:`~memagents.errors.MemagentsError`) naming the
 
 from __future__ import annotations
 
-import json
-import math
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -31,6 +29,7 @@ from typing import Annotated, Any
 
 import typer
 
+from memagents.console import strict_json
 from memagents.errors import ConfigError, InputError
 
 __all__ = ["OPEN_INDEX", "IndexOpener", "ShowPrinter", "hypermem_app"]
@@ -100,16 +99,6 @@ class ShowPrinter:
             for s in update["subqueries"]:
                 where = f"local: {', '.join(s['points'])}" if s.get("points") else "global"
                 self.echo(f"  - {s['query']} ({where})")
-
-
-def _finite(data: Any) -> Any:
-    if isinstance(data, float) and not math.isfinite(data):
-        return None
-    if isinstance(data, dict):
-        return {k: _finite(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [_finite(v) for v in data]
-    return data
 
 
 def _opener(ctx: typer.Context) -> IndexOpener:
@@ -186,8 +175,7 @@ def ask(
     if html is not None:
         _write_html(result.memory, html, question)
     if as_json:
-        typer.echo(json.dumps(_finite({**result.to_dict(), "diffs": diffs}), indent=2,
-                              ensure_ascii=False, allow_nan=False, default=str))
+        typer.echo(strict_json({**result.to_dict(), "diffs": diffs}))
         return
     typer.echo(f"answer: {result.answer}")
     state = {True: "known", False: "not known", None: "no answer call"}[result.known]

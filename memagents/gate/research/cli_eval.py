@@ -43,7 +43,8 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from memagents.errors import ConfigError, InputError, MemagentsError, print_error
+from memagents.console import print_error
+from memagents.errors import ConfigError, InputError, MemagentsError
 
 __all__ = ["evaluate", "export_training"]
 
@@ -52,7 +53,7 @@ _THRESHOLD_POLICIES = ("popularity", "token-probability", "confidence")
 
 def fail(exc: Exception) -> typer.Exit:
     """Print ``error: ...`` as one plain line (the package's one printer,
-    :func:`memagents.errors.print_error`); the exit to raise."""
+    :func:`memagents.console.print_error`); the exit to raise."""
     print_error(exc)
     return typer.Exit(code=1)
 
