@@ -17,7 +17,7 @@ SERVE_ARGS ?=
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,web]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -40,14 +40,14 @@ test: $(LOCAL_STAMP) $(SERVER_STAMP)
 # that these machines carry on disk; a plain `torch` requirement would pull a multi-GB CUDA build.
 $(LOCAL_STAMP): $(STAMP)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,local]'
+	$(PY) -m pip install -q -e '.[dev,web,local]'
 	@touch $(LOCAL_STAMP)
 
 local: $(LOCAL_STAMP)
 
 # LangGraph Server (`langgraph dev`, in-memory runtime) for integrations/langgraph.
 $(SERVER_STAMP): $(STAMP)
-	$(PY) -m pip install -q -e '.[dev,server]'
+	$(PY) -m pip install -q -e '.[dev,web,server]'
 	@touch $(SERVER_STAMP)
 
 server: $(SERVER_STAMP)

@@ -76,7 +76,37 @@ class Settings(BaseSettings):
         default=200_000, ge=1, description="Longest text accepted by add/search, in characters."
     )
 
-    @field_validator("llm", "chroma_url", mode="before")
+    searxng_url: str | None = Field(
+        default=None, description="SearxNG instance for web search (http://host:port); its "
+        "JSON API must be enabled (search.formats: [html, json])."
+    )
+    brave_api_key: SecretStr | None = Field(
+        default_factory=lambda: _secret(os.environ.get("BRAVE_SEARCH_API_KEY")),
+        description="Brave Search API key (falls back to BRAVE_SEARCH_API_KEY).",
+    )
+    tavily_api_key: SecretStr | None = Field(
+        default_factory=lambda: _secret(os.environ.get("TAVILY_API_KEY")),
+        description="Tavily API key (falls back to TAVILY_API_KEY).",
+    )
+    web_allow_hosts: str | None = Field(
+        default=None, description="Comma-separated hosts or IP networks the web fetcher may "
+        "reach although they are private or loopback (e.g. 'wiki.quessa.test,127.0.0.1'). "
+        "None: only public addresses.",
+    )
+    web_resolve: str | None = Field(
+        default=None, description="Comma-separated HOST=IP:PORT pairs the web fetcher connects "
+        "to instead of resolving HOST (like curl --resolve), e.g. the offline web of "
+        "`memagents sample serve`. Resolved addresses still pass the SSRF check.",
+    )
+    web_user_agent: str = Field(
+        default="memagents-fetcher/0.1 (+https://github.com/memagents/memagents)",
+        description="User-Agent of the web fetcher; robots.txt rules are matched against it.",
+    )
+    web_cache_dir: Path | None = Field(
+        default=None, description="Folder of the web fetcher's page cache (None: in memory)."
+    )
+
+    @field_validator("llm", "chroma_url", "searxng_url", "web_allow_hosts", "web_resolve", mode="before")
     @classmethod
     def _empty_is_none(cls, v: Any) -> Any:
         return None if isinstance(v, str) and not v.strip() else v
