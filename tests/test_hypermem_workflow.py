@@ -430,6 +430,41 @@ def test_memory_kept_across_turns_of_a_thread() -> None:
     assert [p["id"] for p in other["memory"]["points"]] == ["mp-0001"], "a fresh memory"
 
 
+def test_chat_thread_follow_up_by_message_is_the_new_question() -> None:
+    """The stale-question trap: in a thread, ``question`` still holds turn 1's question when
+    turn 2 arrives as a human message; the turn's question must be the new message."""
+    second = {"inserts": [{"entities": ["Bram Tully", "Harrow"],
+                           "description": "Bram Tully was born in Harrow."}]}
+    script = Script(evolve=[INSERT_ADA, second, INSERT_ADA], plan=SUFFICIENT, answer=ANSWER)
+    graph = _graph(script, checkpointer=InMemorySaver(), keep_memory=True)
+    cfg = {"configurable": {"thread_id": "chat"}}
+    first = graph.invoke({"messages": [("user", "Who founded Velm Press?")]}, cfg)
+    assert first["question"] == "Who founded Velm Press?"
+    assert [m.type for m in first["messages"]] == ["human", "ai"]
+    assert first["messages"][-1].content == first["answer"]
+    out = graph.invoke({"messages": [("user", "Where was Bram Tully born?")]}, cfg)
+    assert out["question"] == "Where was Bram Tully born?", "not the checkpointed question"
+    assert out["asked"][0] == "Where was Bram Tully born?"
+    assert [p["id"] for p in out["memory"]["points"]] == ["mp-0001", "mp-0002"]
+    assert [m.type for m in out["messages"]] == ["human", "ai", "human", "ai"]
+    # a question given anew wins over the (answered) messages; a repeated one is honoured too
+    again = graph.invoke({"question": "Who founded Velm Press?"}, cfg)
+    assert again["question"] == "Who founded Velm Press?"
+
+
+def test_question_input_stays_the_turn_question_beside_old_messages() -> None:
+    script = Script(evolve=INSERT_ADA, plan=SUFFICIENT, answer=ANSWER)
+    graph = _graph(script, checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "mixed"}}
+    graph.invoke({"messages": [("user", "Who founded Velm Press?")]}, cfg)
+    out = graph.invoke({"question": "Where is Velm Press?",
+                        "messages": [("user", "Where is Velm Press?")]}, cfg)
+    assert out["question"] == "Where is Velm Press?"
+    out = graph.invoke({"question": "When was it founded?",
+                        "messages": [("user", "unrelated chatter")]}, cfg)
+    assert out["question"] == "When was it founded?", "a question given anew wins"
+
+
 def test_without_keep_memory_each_question_starts_fresh() -> None:
     script = Script(evolve=INSERT_ADA, plan=SUFFICIENT, answer=ANSWER)
     graph = _graph(script, checkpointer=InMemorySaver())

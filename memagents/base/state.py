@@ -35,6 +35,7 @@ __all__ = [
     "logger",
     "state_question",
     "surface_notes",
+    "turn_question",
 ]
 
 QUESTION = "question"
@@ -116,6 +117,43 @@ def state_question(state: Any, key: str = "question", node: str = "memagents") -
             "or pass question_key=...."
         )
     return text
+
+
+def turn_question(state: Any, *, previous: str | None, key: str = "question",
+                  node: str = "memagents") -> str:
+    """The question of this turn of a checkpointed thread.
+
+    In a thread, ``state[key]`` still holds the previous turn's question when the next turn
+    arrives as a human message only: :func:`state_question` would answer the old question
+    again. A turn's question is therefore the last message when it is a human message not yet
+    answered (the node answering appends an AI message), unless ``state[key]`` was given anew
+    (it differs from ``previous``, the question the thread answered last); otherwise
+    ``state[key]``, else the last human message.
+
+    Args:
+        state: The graph state.
+        previous: The question the thread answered last (``None`` on a first turn).
+        key: The question key.
+        node: Node name for error messages.
+
+    Example:
+        >>> old = {"question": "Where is Velm?", "messages": [("user", "Where is Velm?"),
+        ...        ("ai", "Quessa."), ("user", "Who founded it?")]}
+        >>> turn_question(old, previous="Where is Velm?")
+        'Who founded it?'
+        >>> turn_question({**old, "question": "When?"}, previous="Where is Velm?")
+        'When?'
+    """
+    messages = context_value(state, "messages")
+    last = (messages[-1] if isinstance(messages, Sequence) and not isinstance(messages, str)
+            and messages else None)
+    if last is not None and _message_role(last) in _HUMAN:
+        text = _message_text(last).strip()
+        given = context_value(state, key)
+        fresh = isinstance(given, str) and given.strip() and given.strip() != (previous or "")
+        if text and not fresh:
+            return text
+    return state_question(state, key, node)
 
 
 # -------------------------------------------------------------------------------- documents

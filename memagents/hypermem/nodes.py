@@ -26,11 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_core.documents import Document
+from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
 from memagents.base.knowledge import EntityHit, KnowledgeIndex
 from memagents.base.node import Node
+from memagents.base.state import turn_question
 from memagents.errors import BudgetExceeded, InputError
 from memagents.hypermem.core import Entity, HypergraphMemory, MemoryDiff, entity_key
 from memagents.hypermem.prompts import (
@@ -260,7 +262,9 @@ class StartNode(_LoopNode):
     name = "start"
 
     def _prepare(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
-        question = self.question(state)
+        asked = state.get("asked") or [None]
+        question = turn_question(state, previous=asked[0], key=self.question_key,
+                                 node=self.name)
         opts = self.parts.options
         ctx = _context(config)
         keep = _pick(state.get("keep_memory"), getattr(ctx, "keep_memory", None),
@@ -579,23 +583,32 @@ class AnswerNode(_LoopNode):
         base = {"evidence": [p.to_dict() for p in passages],
                 "documents": [_document(p) for p in passages]}
         if not len(memory) and not passages:
-            return {**base, "answer": DONT_KNOW, "known": False, "explanation": "",
-                    "stop_reason": state.get("stop_reason") or "no_evidence"}
+            return _with_message(state, {
+                **base, "answer": DONT_KNOW, "known": False, "explanation": "",
+                "stop_reason": state.get("stop_reason") or "no_evidence"})
         variables = {"question": self.question(state), "memory": self.memory_text(memory),
                      "evidence": evidence_text(passages)}
 
         def apply(reply: AnswerOutput) -> dict[str, Any]:
-            return {**base, "answer": reply.answer, "explanation": reply.explanation,
-                    "known": reply.known}
+            return _with_message(state, {**base, "answer": reply.answer,
+                                         "explanation": reply.explanation, "known": reply.known})
 
         def on_budget(exc: BudgetExceeded) -> dict[str, Any]:
             text = memory.render(max_tokens=opts.memory_tokens, tokenizer=self.parts.llm.tokenizer)
-            return {**base, "stop_reason": "budget", "known": None, "explanation": "",
-                    "answer": "Budget exhausted before the final answer; the memory holds:\n"
-                              + text,
-                    "notes": [f"budget exhausted before the final answer: {exc}"]}
+            return _with_message(state, {
+                **base, "stop_reason": "budget", "known": None, "explanation": "",
+                "answer": "Budget exhausted before the final answer; the memory holds:\n" + text,
+                "notes": [f"budget exhausted before the final answer: {exc}"]})
 
         return _Call(ANSWER_PROMPT, AnswerOutput, variables, then=apply, on_budget=on_budget)
+
+
+def _with_message(state: Any, update: dict[str, Any]) -> dict[str, Any]:
+    """In a chat thread (``state["messages"]``), the answer is also the thread's AI message,
+    which marks the turn's human message as answered (see :func:`turn_question`)."""
+    if state.get("messages"):
+        update["messages"] = [AIMessage(content=update["answer"])]
+    return update
 
 
 def _document(p: Passage) -> Document:

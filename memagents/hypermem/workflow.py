@@ -39,7 +39,11 @@ Streaming: every node changing the memory puts the step's :meth:`MemoryDiff.to_d
             if change.get("diff"): print(node, change["diff"]["added"])
 
 Threads: with a checkpointer and ``keep_memory=True`` (builder option, input key, or context
-field), a follow-up question on the same ``thread_id`` starts from the memory held.
+field), a follow-up question on the same ``thread_id`` starts from the memory held. A turn is
+``{"question": ...}`` or, in a chat, ``{"messages": [("user", ...)]}``: the answer is appended
+as an AI message, and a new human message is the next turn's question even though the
+checkpointed ``question`` still holds the previous one
+(:func:`~memagents.base.state.turn_question`).
 
 Example:
     >>> from memagents.base.results import Hit, SearchHits
@@ -63,8 +67,10 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from langchain_core.documents import Document
+from langchain_core.messages import AnyMessage
 from langgraph.graph import END, START, StateGraph
-from typing_extensions import Required, TypedDict
+from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict
 
 from memagents.base.knowledge import KnowledgeIndex
 from memagents.errors import InputError
@@ -110,9 +116,11 @@ def add_usage(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[st
 
 
 class HypergraphRAGInput(TypedDict, total=False):
-    """What a run takes: the question, and optionally whether to keep the thread's memory."""
+    """What a run takes: the question (or a human message in ``messages``, for chat
+    threads), and optionally whether to keep the thread's memory."""
 
-    question: Required[str]
+    question: str
+    messages: Annotated[list[AnyMessage], add_messages]
     keep_memory: bool
 
 
@@ -120,7 +128,10 @@ class HypergraphRAGState(TypedDict, total=False):
     """The loop's state (plain values; checkpoint-friendly).
 
     Attributes:
-        question: The main question.
+        question: The main question of this turn (given, or the turn's human message).
+        messages: The chat thread, when the graph is used as a chat agent: each turn's
+            answer is appended as an AI message, and a new human message is the next turn's
+            question even though ``question`` still holds the previous one.
         keep_memory: Per-run override of the builder's ``keep_memory``.
         memory: The memory, :meth:`HypergraphMemory.to_dict
             <memagents.hypermem.core.HypergraphMemory.to_dict>`.
@@ -148,7 +159,8 @@ class HypergraphRAGState(TypedDict, total=False):
         usage: LLM usage of this question (counters of :class:`~memagents.models.Usage`).
     """
 
-    question: Required[str]
+    question: str
+    messages: Annotated[list[AnyMessage], add_messages]
     keep_memory: bool | None
     memory: dict[str, Any]
     max_steps: int
