@@ -196,7 +196,9 @@ def test_query_subgraph_roles_and_hops(folder: str) -> None:
 def test_png_without_matplotlib_is_a_clear_error(
     folder: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_main: Any
 ) -> None:
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # imports fail as if not installed
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
     code, err = cli_main("export", str(tmp_path / "q.png"), "-q", QUESTION, "--folder", folder)
     assert code == 1
     assert "pip install matplotlib" in err and "--format html" in err

@@ -29,6 +29,7 @@ import networkx as nx
 
 from memagents.errors import ConfigError, InputError
 from memagents.graphmem.core.graph import PASSAGE, PHRASE, GraphIndex, NodeKey
+from memagents.pictures import html_page
 
 if TYPE_CHECKING:
     from memagents.graphmem.memory import GraphMemory
@@ -316,24 +317,12 @@ def _page(graph: nx.Graph, title: str, body: str) -> str:
     notes = "".join(f"<li>{esc(n)}</li>" for n in str(meta.get("notes", "")).split("; ") if n)
     seed_text = ", ".join(f"{d.get('label')} ({float(d.get('seed_weight', 0)):.3g})"
                           for d in seeds)
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{esc(title)}</title><style>"
-        "body{font-family:system-ui,sans-serif;margin:24px;color:#222}"
-        "svg{border:1px solid #ddd;background:#fff;max-width:100%;height:auto}"
-        "svg text{font-size:11px;paint-order:stroke;stroke:#fff;stroke-width:3px}"
-        "table{border-collapse:collapse;margin-top:12px}td,th{border:1px solid #ddd;"
-        "padding:4px 8px;text-align:left;vertical-align:top}.dim{color:#777}"
-        f"</style></head><body><h1>{esc(title)}</h1>"
-        f'<p class="dim">{esc(" · ".join(info))}</p>'
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_W:.0f} {_H:.0f}" '
-        f'width="{_W:.0f}" height="{_H:.0f}" role="img">{body}</svg>'
-        + (f"<h2>Seed phrases</h2><p>{esc(seed_text)}</p>" if seeds else "")
-        + ("<h2>Top hits</h2><table><tr><th>rank</th><th>id</th><th>score</th><th>dense</th>"
-           f"<th>ppr</th><th>text</th></tr>{rows}</table>" if hits else "")
-        + (f'<ul class="dim">{notes}</ul>' if notes else "")
-        + "</body></html>\n"
-    )
+    return html_page(title, info, body, width=_W, height=_H, sections=[
+        f"<h2>Seed phrases</h2><p>{esc(seed_text)}</p>" if seeds else "",
+        "<h2>Top hits</h2><table><tr><th>rank</th><th>id</th><th>score</th><th>dense</th>"
+        f"<th>ppr</th><th>text</th></tr>{rows}</table>" if hits else "",
+        f'<ul class="dim">{notes}</ul>' if notes else "",
+    ])
 
 
 def write_png(graph: nx.Graph, path: str | Path, title: str = "") -> Path:

@@ -27,6 +27,7 @@ import math
 import re
 
 from memagents.hypermem.core.model import Entity, MemoryPoint, MemorySnapshot
+from memagents.pictures import html_page
 
 __all__ = ["PALETTE", "STATUS_COLORS", "layout", "memory_html"]
 
@@ -185,22 +186,10 @@ def _page(snapshot: MemorySnapshot, title: str, body: str, names: dict[str, str]
             f"{len(snapshot.entities)} entities", f"{len(snapshot.merged_into)} merged ids"]
     if unlinked:
         info.append(f"{unlinked} entities linked by no live point (not drawn)")
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{esc(title)}</title><style>"
-        "body{font-family:system-ui,sans-serif;margin:24px;color:#222}"
-        "svg{border:1px solid #ddd;background:#fff;max-width:100%;height:auto}"
-        "svg text{font-size:11px;paint-order:stroke;stroke:#fff;stroke-width:3px}"
-        "table{border-collapse:collapse;margin-top:12px}td,th{border:1px solid #ddd;"
-        "padding:4px 8px;text-align:left;vertical-align:top}.dim{color:#777}"
-        f"</style></head><body><h1>{esc(title)}</h1>"
-        f'<p class="dim">{esc(" · ".join(info))}</p>'
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_W:.0f} {_H:.0f}" '
-        f'width="{_W:.0f}" height="{_H:.0f}" role="img">{body}</svg>'
-        + ("<h2>Memory points</h2><table><tr><th>id</th><th>entities</th><th>description</th>"
-           "<th>step created/updated</th><th>version</th><th>merged from</th><th>sources</th>"
-           f"</tr>{rows}</table>" if snapshot.points else '<p class="dim">No memory points.</p>')
-        + ("<h2>Merged ids</h2><table><tr><th>id</th><th>merged into</th></tr>"
-           f"{retired}</table>" if retired else "")
-        + "</body></html>\n"
-    )
+    return html_page(title, info, body, width=_W, height=_H, sections=[
+        "<h2>Memory points</h2><table><tr><th>id</th><th>entities</th><th>description</th>"
+        "<th>step created/updated</th><th>version</th><th>merged from</th><th>sources</th>"
+        f"</tr>{rows}</table>" if snapshot.points else '<p class="dim">No memory points.</p>',
+        "<h2>Merged ids</h2><table><tr><th>id</th><th>merged into</th></tr>"
+        f"{retired}</table>" if retired else "",
+    ])
