@@ -73,3 +73,14 @@ def shared_data() -> Path:
             "holding musique/, popqa/ and browse_qa/ to run this test"
         )
     return path
+
+
+@pytest.fixture
+def no_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    """matplotlib imports fail for this test, as if it were not installed (every already
+    imported submodule is blocked too, so test order cannot matter)."""
+    import sys
+
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)

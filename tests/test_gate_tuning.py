@@ -268,9 +268,7 @@ def test_svg_is_well_formed_and_escaped(tmp_path: Path) -> None:
         write_plot(tmp_path / "p.pdf", points)
 
 
-def test_png_without_matplotlib_says_what_to_do(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
+def test_png_without_matplotlib_says_what_to_do(tmp_path: Path, no_matplotlib: None) -> None:
     with pytest.raises(ConfigError, match="pip install matplotlib"):
         write_plot(tmp_path / "p.png", [(0.0, 0.1)])
 

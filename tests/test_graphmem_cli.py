@@ -4,7 +4,6 @@ user-given triples, no chat model)."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -194,11 +193,8 @@ def test_query_subgraph_roles_and_hops(folder: str) -> None:
 
 
 def test_png_without_matplotlib_is_a_clear_error(
-    folder: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_main: Any
+    folder: str, tmp_path: Path, no_matplotlib: None, cli_main: Any
 ) -> None:
-    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
-        monkeypatch.setitem(sys.modules, name, None)  # imports fail as if not installed
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
     code, err = cli_main("export", str(tmp_path / "q.png"), "-q", QUESTION, "--folder", folder)
     assert code == 1
     assert "pip install matplotlib" in err and "--format html" in err
