@@ -3,7 +3,9 @@
 Entities with invented names and popularity counts, typed facts, passages with exact triples,
 multi-hop questions with their fact chains and gold passages, PopQA-style questions, and an
 offline website with robots.txt, all known exactly and absent from any model's training data.
-It feeds the demo, the tests of every capability and the benchmark synthesizer's offline web.
+Later snapshots in time change some facts and add fresh news pages
+(``SampleWorld.generate(seed, snapshot=k)``). It feeds the demo, the tests of every capability and the
+benchmark synthesizer's offline web.
 
 Example:
     >>> from memagents.sample import SampleWorld
@@ -15,6 +17,8 @@ Example:
 
 from __future__ import annotations
 
+from memagents.sample.changes import MAX_SNAPSHOT as MAX_SNAPSHOT
+from memagents.sample.changes import FactChange, snapshot_date
 from memagents.sample.export import FORMAT_VERSION as FORMAT_VERSION
 from memagents.sample.export import export_sample
 from memagents.sample.schema import ENTITY_TYPES as ENTITY_TYPES
@@ -27,21 +31,25 @@ from memagents.sample.schema import (
     Question,
     Relation,
 )
+from memagents.sample.snapshots import SnapshotDiff
 from memagents.sample.website import Page, Website
 from memagents.sample.world import SIZES as SIZES
 from memagents.sample.world import SampleWorld
 
-# The constants ENTITY_TYPES, FORMAT_VERSION, RELATIONS and SIZES are importable from here too;
-# they stay out of __all__ so that one order satisfies both `sorted()` and ruff's RUF022.
+# The constants ENTITY_TYPES, FORMAT_VERSION, MAX_SNAPSHOT, RELATIONS and SIZES are importable
+# from here too; they stay out of __all__ so that one order satisfies both `sorted()` and ruff's RUF022.
 __all__ = [
     "Entity",
     "Fact",
+    "FactChange",
     "Page",
     "Passage",
     "PopQuestion",
     "Question",
     "Relation",
     "SampleWorld",
+    "SnapshotDiff",
     "Website",
     "export_sample",
+    "snapshot_date",
 ]

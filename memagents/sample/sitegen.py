@@ -20,15 +20,17 @@ import random
 import re
 from collections.abc import Callable, Sequence
 from datetime import date
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias
 
 from memagents.sample.names import NameForge, slugify
 from memagents.sample.schema import Entity, Fact, Passage, render_object
 from memagents.sample.website import Page, Website
 
-__all__ = ["build_website"]
+__all__ = ["NewsItem", "Revise", "build_website"]
 
 _Seg: TypeAlias = str | tuple[str, str]  # plain text, or (label, href)
+#: ``revise(url, drawn_date, render)`` decides a page's date: ``render(date)`` builds the page.
+Revise: TypeAlias = Callable[[str, str, Callable[[str], Page]], Page]
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _ROBOTS = "User-agent: *\nDisallow: /private/\n"
 _INFOBOX = {"born_on": "Born", "born_in": "Birthplace", "occupation": "Occupation",
@@ -89,21 +91,22 @@ class _Doc:
         self.body.append('<table class="infobox">' + "".join(trs) + "</table>")
 
     def page(self, path: str, kind: str, site_name: str, entity_ids: Sequence[str] = (),
-             facts: Sequence[Fact] = ()) -> Page:
-        d = date.fromisoformat(self.published)
+             facts: Sequence[Fact] = (), published: str | None = None) -> Page:
+        published = published or self.published
+        d = date.fromisoformat(published)
         human = f"{d.day} {d.strftime('%B')} {d.year}"
-        self.text.insert(1, f"Published {human}")
+        text = [*self.text[:1], f"Published {human}", *self.text[1:]]
         doc = (
             '<!DOCTYPE html>\n<html lang="en">\n<head><meta charset="utf-8">'
             f"<title>{html.escape(self.title)}</title></head>\n<body>\n"
             f'<header><a href="/">{html.escape(site_name)}</a></header>\n<main><article>\n'
             f"<h1>{html.escape(self.title)}</h1>\n"
-            f'<p class="meta">Published <time datetime="{self.published}">{human}</time></p>\n'
+            f'<p class="meta">Published <time datetime="{published}">{human}</time></p>\n'
             + "\n".join(self.body) + "\n</article></main>\n</body>\n</html>\n"
         )
         url = f"https://{self.domain}{path}"
-        return Page(url, self.domain, path, self.title, doc, "\n".join(self.text),
-                    tuple(self.links), self.published, kind, tuple(entity_ids), tuple(facts))
+        return Page(url, self.domain, path, self.title, doc, "\n".join(text),
+                    tuple(self.links), published, kind, tuple(entity_ids), tuple(facts))
 
 
 def _day(rng: random.Random, start: date, end: date) -> str:
@@ -113,7 +116,9 @@ def _day(rng: random.Random, start: date, end: date) -> str:
 class _Site:
     """The pages being built, the domains, and URL helpers."""
 
-    def __init__(self, forge: NameForge, world_name: str, entities: Sequence[Entity]) -> None:
+    def __init__(self, forge: NameForge, world_name: str, entities: Sequence[Entity],
+                 revise: Revise | None = None) -> None:
+        self.revise = revise
         self.by_id = {e.id: e for e in entities}
         self.names = {e.id: e.name for e in entities}
         self.slug = {e.id: slugify(e.name) for e in entities}
@@ -129,7 +134,12 @@ class _Site:
 
     def add(self, doc: _Doc, path: str, kind: str, ids: Sequence[str] = (),
             stated: Sequence[Fact] = ()) -> None:
-        page = doc.page(path, kind, self.titles[doc.domain], ids, stated)
+        def render(published: str) -> Page:
+            return doc.page(path, kind, self.titles[doc.domain], ids, stated, published)
+
+        url = f"https://{doc.domain}{path}"
+        page = render(doc.published) if self.revise is None else self.revise(
+            url, doc.published, render)
         self.pages[page.url] = page
 
     def wiki_url(self, eid: str) -> str:
@@ -152,8 +162,12 @@ class _Site:
 
 def build_website(seed: int, forge: NameForge, world_name: str, entities: Sequence[Entity],
                   facts: Sequence[Fact], passages: Sequence[Passage],
-                  support: dict[Fact, tuple[str, ...]]) -> Website:
+                  support: dict[Fact, tuple[str, ...]], *, fresh: Sequence[NewsItem] = (),
+                  revise: Revise | None = None) -> Website:
     """Build every page and ``robots.txt`` of the offline web.
+
+    With the defaults this is the web of snapshot 0; a later snapshot passes its facts, the
+    news items reporting its changes (``fresh``) and a ``revise`` hook that dates each page.
 
     Args:
         seed: The world seed.
@@ -163,12 +177,16 @@ def build_website(seed: int, forge: NameForge, world_name: str, entities: Sequen
         facts: All facts.
         passages: All passages (an article's text is its entity's passage).
         support: Fact -> passage ids stating it.
+        fresh: Extra news items, appended after the drawn ones (their URLs are on the news
+            domain, which is the same for every snapshot of a world).
+        revise: Decides each page's date from its URL, the drawn date and a renderer; None
+            keeps the drawn dates.
 
     Returns:
         The website.
     """
     rng = random.Random(f"{seed}:website")
-    site = _Site(forge, world_name, entities)
+    site = _Site(forge, world_name, entities, revise)
     own: dict[str, list[Fact]] = {}
     for f in facts:
         own.setdefault(f.subject_id, []).append(f)
@@ -177,7 +195,7 @@ def build_website(seed: int, forge: NameForge, world_name: str, entities: Sequen
     for f, pids in sorted(support.items()):
         for pid in pids:
             stated_in.setdefault(pid, []).append(f)
-    items = _news(rng, forge, site.news, entities, one, site.names, site.wiki_url)
+    items = _news(rng, forge, site.news, entities, one, site.names, site.wiki_url) + list(fresh)
     in_news: dict[str, list[str]] = {}
     for item in items:
         for eid in item[3]:
@@ -282,7 +300,32 @@ def _record_pages(rng: random.Random, site: _Site, entities: Sequence[Entity],
         site.add(home, "/", "home")
 
 
-_NewsItem = tuple[str, str, list[_Seg], list[str], list[Fact], str]
+class NewsItem(NamedTuple):
+    """One news story before it becomes a page.
+
+    Attributes:
+        url: Canonical URL on the news domain.
+        headline: Title.
+        lead: The story's paragraph: plain strings and ``(label, href)`` links.
+        entity_ids: Entities it is about (the first one first).
+        facts: Facts it states.
+        published: ISO date.
+
+    Example:
+        >>> item = NewsItem("https://news.x.test/2026/08/001-a.html", "A", ["A."], [], [],
+        ...                 "2026-08-03")
+        >>> item.published
+        '2026-08-03'
+    """
+
+    url: str
+    headline: str
+    lead: list[_Seg]
+    entity_ids: list[str]
+    facts: list[Fact]
+    published: str
+
+
 _NEEDS = {"company": ("industry", "founded_by"), "band": ("genre", "formed_in"),
           "book": ("genre", "author"), "person": ("occupation", "born_in"),
           "university": ("founded_in", "located_in")}
@@ -302,12 +345,12 @@ _LEADS = {
 
 def _news(rng: random.Random, forge: NameForge, domain: str, entities: Sequence[Entity],
           one: dict[tuple[str, str], Fact], names: dict[str, str], wiki_url: Callable[[str], str]
-          ) -> list[_NewsItem]:
+          ) -> list[NewsItem]:
     """Draft news items: (url, headline, lead segments, entity ids, facts stated, date)."""
     pool = [e for e in entities if e.type in _NEEDS and not e.distractor_of
             and all((e.id, r) in one for r in _NEEDS[e.type])]
     weights = [e.popularity ** 0.5 for e in pool]
-    items: list[_NewsItem] = []
+    items: list[NewsItem] = []
     for index in range(max(8, len(entities) // 5)):
         e = rng.choices(pool, weights)[0]
         a, b = (one[(e.id, r)] for r in _NEEDS[e.type])
@@ -325,11 +368,11 @@ def _news(rng: random.Random, forge: NameForge, domain: str, entities: Sequence[
             elif piece:
                 lead.append(piece)
         url = f"https://{domain}/{day[:4]}/{day[5:7]}/{index + 1:03d}-{slugify(head)}.html"
-        items.append((url, head, lead, [e.id, b.object], [a, b], day))
+        items.append(NewsItem(url, head, lead, [e.id, b.object], [a, b], day))
     return items
 
 
-def _news_pages(items: list[_NewsItem], site: _Site) -> None:
+def _news_pages(items: list[NewsItem], site: _Site) -> None:
     domain = site.news
     for url, head, lead, ids, stated, day in items:
         doc = _Doc(domain, head, day)

@@ -7,7 +7,9 @@ byte-identical exports under any ``PYTHONHASHSEED``:
 - entities with invented names and PopQA-like popularity, and typed functional facts;
 - one passage per entity with the exact triples it states, and fact -> passage support;
 - 2- to 4-hop questions with their fact chains and gold passages, and PopQA-style questions;
-- an offline website (four domains, robots.txt, links, dates) with an httpx transport.
+- an offline website (four domains, robots.txt, links, dates) with an httpx transport;
+- snapshots in time (``snapshot=k``, :meth:`SampleWorld.snapshot`): some facts change, fresh
+  news pages report them, and :meth:`SampleWorld.changes_since` lists what changed.
 
 Example:
     >>> world = SampleWorld.generate(0, size="tiny")
@@ -42,6 +44,15 @@ from memagents.sample.schema import (
     render_object,
 )
 from memagents.sample.sitegen import build_website
+from memagents.sample.snapshots import (
+    FactChange,
+    SnapshotDiff,
+    check_index,
+    diff_between,
+    evolve,
+    follow,
+    snapshot_date,
+)
 from memagents.sample.website import Website
 from memagents.sample.worldgen import build_graph
 
@@ -81,6 +92,8 @@ class SampleWorld:
         popqa: PopQA-style single-hop questions.
         website: The offline web.
         fact_passages: Fact -> ids of the passages stating it (the subject's article first).
+        snapshot_index: Which snapshot in time this is (0: as first generated).
+        changes: The fact changes of snapshots 1 to ``snapshot_index``, in order.
 
     Example:
         >>> world = SampleWorld.generate(3, size="tiny")
@@ -100,46 +113,119 @@ class SampleWorld:
     popqa: tuple[PopQuestion, ...] = field(repr=False)
     website: Website = field(repr=False)
     fact_passages: dict[Fact, tuple[str, ...]] = field(repr=False)
+    snapshot_index: int = 0
+    changes: tuple[FactChange, ...] = field(default=(), repr=False)
 
     @classmethod
-    def generate(cls, seed: int = 0, *, size: str | int = "small") -> SampleWorld:
-        """Generate the world for ``seed``.
+    def generate(cls, seed: int = 0, *, size: str | int = "small",
+                 snapshot: int = 0) -> SampleWorld:
+        """Generate the world for ``seed``, at snapshot ``snapshot`` in time.
 
         Args:
             seed: Any non-negative int; equal seeds give equal worlds.
             size: ``"tiny"`` (~80 entities), ``"small"`` (~200, the default used by tests and
                 the demo), ``"medium"`` (~1,000), ``"large"`` (~5,000), or an int of about
                 how many entities to make (40 to 20,000).
+            snapshot: 0 (the default) for the world as first generated, dated 2026-07-01;
+                ``k`` (up to 12) for the same world ``3k`` months later, where some facts have
+                changed and fresh news pages report them (see
+                :mod:`memagents.sample.snapshots`).
 
         Returns:
             The world.
 
         Raises:
-            InputError: If ``seed`` is not a non-negative int or ``size`` is unknown.
+            InputError: If ``seed`` is not a non-negative int, ``size`` is unknown or
+                ``snapshot`` is out of range.
         """
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise InputError(f"seed must be a non-negative int such as 0 or 42, got {seed!r}.")
         n = _entity_target(size)
+        check_index(snapshot)
         rng = random.Random(seed)
         forge = NameForge(rng)
         entities, facts = build_graph(rng, forge, n)
-        passages, support = render_passages(seed, entities, facts)
+        countries = [e for e in entities if e.type == "country"]
+        name = max(countries, key=lambda e: (e.popularity, e.id)).name
+        changes: tuple[FactChange, ...] = ()
+        if snapshot:
+            later = evolve(seed, forge, name, entities, facts, snapshot)
+            facts, passages, support = later.facts, later.passages, later.support
+            website, changes = later.website, later.changes
+        else:
+            passages, support = render_passages(seed, entities, facts)
         count = min(2000, max(24, round(0.3 * n)))
         questions = compose_questions(seed, entities, facts, passages, support, count)
         popqa = compose_popqa(entities, facts, passages)
-        countries = [e for e in entities if e.type == "country"]
-        name = max(countries, key=lambda e: (e.popularity, e.id)).name
-        website = build_website(seed, forge, name, entities, facts, passages, support)
+        if not snapshot:
+            website = build_website(seed, forge, name, entities, facts, passages, support)
         return cls(seed, size, name, tuple(entities), tuple(facts), tuple(passages),
-                   tuple(questions), tuple(popqa), website, support)
+                   tuple(questions), tuple(popqa), website, support, snapshot, changes)
 
     def __repr__(self) -> str:
-        return (f"SampleWorld(seed={self.seed}, size={self.size!r}, name={self.name!r}, "
+        at = f", snapshot={self.snapshot_index}" if self.snapshot_index else ""
+        return (f"SampleWorld(seed={self.seed}, size={self.size!r}{at}, name={self.name!r}, "
                 f"entities={len(self.entities)}, passages={len(self.passages)}, "
                 f"questions={len(self.questions)}, pages={len(self.website.pages)})")
 
     def __hash__(self) -> int:
-        return hash((self.seed, self.size))
+        return hash((self.seed, self.size, self.snapshot_index))
+
+    @property
+    def date(self) -> str:
+        """ISO date of this snapshot: no page is dated later (2026-07-01 for snapshot 0)."""
+        return snapshot_date(self.snapshot_index)
+
+    def snapshot(self, index: int) -> SampleWorld:
+        """The same world (seed and size) at snapshot ``index`` in time.
+
+        Example:
+            >>> world = SampleWorld.generate(0, size="tiny")
+            >>> later = world.snapshot(1)
+            >>> later.snapshot_index, later.date, later.website.domains == world.website.domains
+            (1, '2026-10-01', True)
+        """
+        if check_index(index) == self.snapshot_index:
+            return self
+        return SampleWorld.generate(self.seed, size=self.size, snapshot=index)
+
+    def changes_since(self, index: int) -> SnapshotDiff:
+        """What changed from snapshot ``index`` (earlier or equal) to this one.
+
+        Raises:
+            InputError: If ``index`` is out of range or later than this snapshot.
+
+        Example:
+            >>> later = SampleWorld.generate(0, size="tiny", snapshot=1)
+            >>> old, new = later.changes_since(0).changed_facts[0]
+            >>> old in later.snapshot(0).facts, new in later.facts, old in later.facts
+            (True, True, False)
+        """
+        return diff_between(self.changes, self.website, index, self.snapshot_index)
+
+    def answer_for(self, question: Question) -> str | None:
+        """The answer this snapshot's facts give to ``question`` (of any snapshot).
+
+        Follows the question's relation path from its start entity; None when a hop's fact
+        does not exist here (it was retired).
+
+        Example:
+            >>> world = SampleWorld.generate(0, size="tiny")
+            >>> all(world.answer_for(q) == q.answer for q in world.questions)
+            True
+            >>> later = world.snapshot(1)
+            >>> stale = [q for q in world.questions if later.changes_since(0).is_stale(q)]
+            >>> [(q.answer, later.answer_for(q)) for q in stale][:1]
+            [('Mynande Weirorne', 'Futhova Equist')]
+        """
+        chain = follow(self.facts, question.start_id, question.path)
+        if chain is None:
+            return None
+        if question.kind == "attribute":
+            return render_object(chain[-1], {})
+        last = chain[-1]
+        return self.entity(last.subject_id if question.path[-1].startswith("^")
+                           else last.object).name
 
     @cached_property
     def _entities(self) -> dict[str, Entity]:
@@ -213,6 +299,7 @@ class SampleWorld:
 
         return {
             "seed": self.seed, "size": self.size, "name": self.name,
+            "snapshot": self.snapshot_index, "date": self.date, "changes": len(self.changes),
             "entities": len(self.entities),
             "entities_by_type": count(e.type for e in self.entities),
             "distractors": sum(1 for e in self.entities if e.distractor_of),
