@@ -13,7 +13,8 @@ catch at any level. Messages say what went wrong *and what to do about it*::
     └── BackendError                    a remote service failed after retries
         ├── LLMError                    chat model call failed / output never matched the schema
         ├── EmbeddingError              embedding model failed or is unavailable
-        └── WebFetchError               page fetch failed (wraps httpx errors)
+        └── WebFetchError               page fetch failed: ``reason``, ``url``, ``status``
+            └── WebAccessDenied         refused on purpose: SSRF guard, robots.txt, scheme, URL
 
 Example:
     >>> from memagents.errors import ConfigError, MemagentsError
@@ -22,6 +23,8 @@ Example:
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "BackendError",
@@ -34,6 +37,7 @@ __all__ = [
     "NamespaceError",
     "StorageError",
     "StoreLockedError",
+    "WebAccessDenied",
     "WebFetchError",
 ]
 
@@ -82,4 +86,50 @@ class EmbeddingError(BackendError):
 
 
 class WebFetchError(BackendError):
-    """A web page could not be fetched."""
+    """A web page could not be fetched.
+
+    Attributes:
+        url: The URL that failed (the redirect hop that failed, if any), or None.
+        reason: Why, as one word: ``'network'`` (connection or DNS failure), ``'timeout'``,
+            ``'status'`` (an HTTP error status, see ``status``), ``'too_large'``,
+            ``'redirects'`` (too many or a loop), ``'content_type'``, or one of the refusals
+            of :class:`WebAccessDenied` (``'ssrf'``, ``'robots'``, ``'scheme'``, ``'url'``).
+        status: The HTTP status for ``reason == 'status'``, else None.
+
+    Example:
+        >>> from memagents.errors import WebFetchError
+        >>> err = WebFetchError("http://a.test/: HTTP 404", url="http://a.test/",
+        ...                     reason="status", status=404)
+        >>> err.reason, err.status
+        ('status', 404)
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        url: str | None = None,
+        reason: str = "network",
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.url = url
+        self.reason = reason
+        self.status = status
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = {"url": self.url, "reason": self.reason, "status": self.status}
+        return (type(self), (str(self),), state)
+
+
+class WebAccessDenied(WebFetchError):
+    """The fetcher refused a URL on purpose (SSRF guard, robots.txt, scheme or malformed URL).
+
+    Retrying does not help; the message names the setting that would allow the fetch, if any.
+
+    Example:
+        >>> from memagents.errors import WebAccessDenied, WebFetchError
+        >>> err = WebAccessDenied("refused", url="http://10.0.0.1/", reason="ssrf")
+        >>> isinstance(err, WebFetchError), err.reason
+        (True, 'ssrf')
+    """
