@@ -6,6 +6,8 @@
   integration tests with the real ``openai`` SDK or ``ChatOpenAI``.
 - :class:`ScriptedChatModel`: an in-process langchain chat model driven by the same rules.
 - :class:`FakeEmbeddings` / :func:`fake_vector`: deterministic lexical vectors, for tests only.
+- :class:`SearchServer` (and :func:`search_server`): SearxNG, Brave Search and Tavily wire
+  formats on loopback, with key checks, recorded requests and the same :class:`Fault` kinds.
 - :func:`network_guard` / :func:`install_network_guard`: make any non-loopback connection fail
   loudly with :class:`NetworkBlockedError`.
 
@@ -29,6 +31,7 @@ from memagents.testing.guard import (
     network_guard,
     uninstall_network_guard,
 )
+from memagents.testing.search_servers import SearchRequest, SearchServer, search_server
 from memagents.testing.server import Fault, OpenAIServer, RecordedRequest, openai_server
 
 __all__ = [
@@ -39,6 +42,8 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "ScriptedChatModel",
+    "SearchRequest",
+    "SearchServer",
     "ToolCall",
     "UnscriptedCallError",
     "blocked_attempts",
@@ -47,5 +52,6 @@ __all__ = [
     "is_network_guard_installed",
     "network_guard",
     "openai_server",
+    "search_server",
     "uninstall_network_guard",
 ]
