@@ -395,6 +395,7 @@ def test_local_index_over_a_folder(tmp_path: Path) -> None:
         encoding="utf-8")
     (tmp_path / "notes.txt").write_text("Field notes\nVoles hide from owls.\n", encoding="utf-8")
     (tmp_path / ".hidden.md").write_text("owls owls owls", encoding="utf-8")
+    (tmp_path / "robots.txt").write_text("User-agent: *\nDisallow: /owls/", encoding="utf-8")
     (tmp_path / "image.png").write_bytes(b"\x89PNG")
     index = LocalSearch.from_folder(tmp_path, base_url="https://notes.test/")
     assert len(index) == 3

@@ -188,7 +188,8 @@ def read_folder(folder: str | Path, *, base_url: str | None = None) -> list[Loca
     """Read every ``.html``/``.htm``/``.md``/``.markdown``/``.txt`` file under ``folder``.
 
     Args:
-        folder: The folder (searched recursively; hidden files and folders skipped).
+        folder: The folder (searched recursively; hidden files, hidden folders and
+            ``robots.txt`` skipped).
         base_url: URL prefix of the files (``https://docs.test/`` + relative path); default:
             their ``file://`` URIs.
 
@@ -203,8 +204,8 @@ def read_folder(folder: str | Path, *, base_url: str | None = None) -> list[Loca
     docs = []
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if path.suffix.lower() not in SUFFIXES or not path.is_file() or any(
-            part.startswith(".") for part in rel.parts
+        if path.suffix.lower() not in SUFFIXES or path.name.lower() == "robots.txt" or (
+            not path.is_file() or any(part.startswith(".") for part in rel.parts)
         ):
             continue
         if path.stat().st_size > MAX_FILE_BYTES:
