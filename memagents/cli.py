@@ -186,6 +186,55 @@ def sample_export(
     )
 
 
+@sample_app.command("serve")
+def sample_serve(
+    seed: int = typer.Option(0, min=0, help="Seed of the world."),
+    snapshot: int = typer.Option(
+        0, min=0, help="Snapshot in time: 0 as first generated, each later one 3 months on."),
+    port: int = typer.Option(8800, min=0, max=65535, help="Port on 127.0.0.1 (0: a free one)."),
+    size: str = typer.Option("small", help="World size: tiny, small, medium, large or a number."),
+) -> None:
+    """Serve the sample world's website on 127.0.0.1 under its domain names, until Ctrl-C."""
+    from memagents.sample import MAX_SNAPSHOT, SampleWorld
+    from memagents.sample.webserver import PortInUseError, WebServer
+
+    if snapshot > MAX_SNAPSHOT:
+        raise InputError(f"--snapshot {snapshot} is out of range; use 0 to {MAX_SNAPSHOT}.")
+    world = SampleWorld.generate(seed, size=_size_arg(size), snapshot=snapshot)
+    try:
+        server = WebServer(world, port=port)
+    except PortInUseError:
+        raise InputError(f"--port {port} is in use; pick another or --port 0 (a free port)."
+                         ) from None
+    except InputError as exc:
+        raise InputError(f"--port {port}: {exc}") from None
+    for line in _serve_banner(server, world):
+        typer.echo(line)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+    finally:
+        server.close()
+
+
+def _serve_banner(server: Any, world: Any) -> list[str]:
+    """What ``memagents sample serve`` prints: the domains, the port and the settings to use."""
+    pages: dict[str, int] = {}
+    for page in world.website.pages.values():
+        pages[page.domain] = pages.get(page.domain, 0) + 1
+    first = next((h for h in server.hosts if h.startswith("wiki.")), server.hosts[0])
+    return [
+        (f"Serving sample world seed={world.seed} snapshot={world.snapshot_index} "
+         f"({world.date}), {len(world.website.pages)} pages, on http://{server.address}"),
+        *(f"  {host}  ({pages.get(host, 0)} pages)" for host in server.hosts),
+        "Point the web fetcher at it with:",
+        *(f"  export {name}={value}" for name, value in server.environment.items()),
+        f"Try: curl -H 'Host: {first}' http://{server.address}/",
+        "Press Ctrl-C to stop.",
+    ]
+
+
 @app.command("demo")
 def demo(
     seed: int = typer.Option(0, help="Seed of the sample world."),

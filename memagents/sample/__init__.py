@@ -4,7 +4,8 @@ Entities with invented names and popularity counts, typed facts, passages with e
 multi-hop questions with their fact chains and gold passages, PopQA-style questions, and an
 offline website with robots.txt, all known exactly and absent from any model's training data.
 Later snapshots in time change some facts and add fresh news pages
-(``SampleWorld.generate(seed, snapshot=k)``). It feeds the demo, the tests of every capability and the
+(``SampleWorld.generate(seed, snapshot=k)``), and :func:`serve_website` serves the website on
+loopback under its domain names. It feeds the demo, the tests of every capability and the
 benchmark synthesizer's offline web.
 
 Example:
@@ -32,6 +33,7 @@ from memagents.sample.schema import (
     Relation,
 )
 from memagents.sample.snapshots import SnapshotDiff
+from memagents.sample.webserver import WebServer, serve_website
 from memagents.sample.website import Page, Website
 from memagents.sample.world import SIZES as SIZES
 from memagents.sample.world import SampleWorld
@@ -49,7 +51,9 @@ __all__ = [
     "Relation",
     "SampleWorld",
     "SnapshotDiff",
+    "WebServer",
     "Website",
     "export_sample",
+    "serve_website",
     "snapshot_date",
 ]
