@@ -25,13 +25,18 @@ Example:
 from __future__ import annotations
 
 import codecs
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-__all__ = ["Extracted", "decode_body", "extract_html", "extract_text"]
+from memagents.errors import WebFetchError
+from memagents.web.fetch.cache import HEADERS_KEPT, FetchedPage
+from memagents.web.fetch.transport import Reply, media_type
+
+__all__ = ["Extracted", "build_page", "decode_body", "extract_html", "extract_text"]
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
@@ -212,3 +217,44 @@ def _links(tree: Any, url: str) -> tuple[str, ...]:
         if parts.scheme in ("http", "https") and parts.netloc:
             out[urlunsplit(parts._replace(fragment=""))] = None
     return tuple(out)
+
+
+def build_page(url: str, reply: Reply, redirects: tuple[str, ...], *,
+               accept_types: tuple[str, ...], fetched_at: float) -> FetchedPage:
+    """Turn a 2xx reply into a :class:`FetchedPage` (sniffing a missing content type).
+
+    Args:
+        url: The URL asked for.
+        reply: The final answer, body read.
+        redirects: The URLs that redirected to it.
+        accept_types: Media types accepted.
+        fetched_at: Wall-clock seconds of the fetch.
+
+    Raises:
+        WebFetchError: The body has no declared type and is binary, or its sniffed type is not
+            accepted (reason ``'content_type'``).
+    """
+    kind, charset = media_type(reply.headers)
+    body = reply.body
+    if not kind:
+        head = body[:1024]
+        if b"\x00" in head:
+            raise WebFetchError(f"refused {url}: no content type and the body is binary.",
+                                url=url, reason="content_type")
+        kind = "text/html" if head.lstrip()[:1] == b"<" else "text/plain"
+    if kind not in accept_types:
+        raise WebFetchError(f"refused {url}: its content type is {kind}, not one of "
+                            f"{', '.join(accept_types)}.", url=url, reason="content_type")
+    text = decode_body(body, charset)
+    final = str(reply.url.copy_with(fragment=None))
+    when = datetime.fromtimestamp(fetched_at, timezone.utc)
+    if kind == "text/plain":
+        found = extract_text(text)
+    else:
+        found = extract_html(text, final, today=when.date())
+    kept = {k.lower(): v for k, v in reply.headers.items() if k.lower() in HEADERS_KEPT}
+    return FetchedPage(
+        url=url, final_url=final, status=reply.status, content_type=kind, title=found.title,
+        text=found.text, published=found.published, links=found.links,
+        fetched_at=when.isoformat(timespec="seconds"), sha256=hashlib.sha256(body).hexdigest(),
+        from_cache=False, redirects=redirects, headers=kept)

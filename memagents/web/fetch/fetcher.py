@@ -26,8 +26,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import hashlib
 from collections.abc import Coroutine, Iterable
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -39,14 +37,8 @@ from typing_extensions import Self
 
 from memagents.errors import InputError, WebAccessDenied, WebFetchError
 from memagents.web.fetch.addresses import Resolver, system_resolver
-from memagents.web.fetch.cache import (
-    HEADERS_KEPT,
-    FetchedPage,
-    MemoryPageCache,
-    PageCache,
-    SQLitePageCache,
-)
-from memagents.web.fetch.extract import decode_body, extract_html, extract_text
+from memagents.web.fetch.cache import FetchedPage, MemoryPageCache, PageCache, SQLitePageCache
+from memagents.web.fetch.extract import build_page
 from memagents.web.fetch.politeness import Clock, HostLimiter, SystemClock
 from memagents.web.fetch.robots import RobotsCache
 from memagents.web.fetch.settings import FetchSettings
@@ -54,9 +46,10 @@ from memagents.web.fetch.transport import (
     Reply,
     check_url,
     exchange,
-    media_type,
     normalize_url,
     pin,
+    retry_after_seconds,
+    status_error,
 )
 
 __all__ = ["Fetcher"]
@@ -280,7 +273,8 @@ class Fetcher:
         redirects: list[str] = []
         while True:
             conditional = _conditional(stale) if not redirects else {}
-            reply = await self._request(current, extra=conditional)
+            reply = await self._request(current, extra=conditional,
+                                        shown=str(current) if redirects else url)
             location = reply.headers.get("location")
             if reply.status in _REDIRECTS and location:
                 target = check_url(current.join(location.strip()))
@@ -301,14 +295,17 @@ class Fetcher:
             if reply.status == 304 and stale is not None and not redirects:
                 return replace(stale, url=url, from_cache=True, fetched_at=self._now_iso())
             if not 200 <= reply.status < 300:
-                raise _status_error(str(current), reply.status, url)
-            return await asyncio.to_thread(self._page, url, reply, tuple(redirects))
+                raise status_error(str(current), reply.status, url)
+            return await asyncio.to_thread(
+                build_page, url, reply, tuple(redirects), accept_types=s.accept_types,
+                fetched_at=self.clock.time())
 
     async def _request(self, url: httpx.URL, *, extra: dict[str, str] | None = None,
-                       robots: bool = False) -> Reply:
+                       robots: bool = False, shown: str | None = None) -> Reply:
         """One hop: pin, robots, per-host slot, exchange, 429/503 retries."""
         s = self.settings
-        target = await pin(url, policy=self._policy, resolve=s.resolve, resolver=self._resolver)
+        target = await pin(url, policy=self._policy, resolve=s.resolve, resolver=self._resolver,
+                           shown=shown)
         if not robots and s.respect_robots:
             rules = await self.robots.rules(url)
             if rules.delay:
@@ -330,7 +327,7 @@ class Fetcher:
                     accept_types=None if robots else s.accept_types)
             if reply.status not in (429, 503) or attempt >= s.retries:
                 return reply
-            wait = _retry_after(reply.headers, self.clock.time())
+            wait = retry_after_seconds(reply.headers, self.clock.time())
             if wait is None:
                 wait = s.backoff * 2 ** attempt
             if wait > s.max_retry_wait:
@@ -353,29 +350,6 @@ class Fetcher:
         raise WebFetchError(f"{robots_url}: too many redirects", url=str(robots_url),
                             reason="redirects")
 
-    def _page(self, url: str, reply: Reply, redirects: tuple[str, ...]) -> FetchedPage:
-        kind, charset = media_type(reply.headers)
-        body = reply.body
-        if not kind:
-            kind = _sniff(body, str(reply.url))
-        if kind not in self.settings.accept_types:
-            raise WebFetchError(
-                f"refused {url}: its content type is {kind}, not one of "
-                f"{', '.join(self.settings.accept_types)}.", url=url, reason="content_type")
-        text = decode_body(body, charset)
-        final = str(reply.url.copy_with(fragment=None))
-        if kind == "text/plain":
-            found = extract_text(text)
-        else:
-            today = datetime.fromtimestamp(self.clock.time(), timezone.utc).date()
-            found = extract_html(text, final, today=today)
-        kept = {k: v for k, v in reply.headers.items() if k.lower() in HEADERS_KEPT}
-        return FetchedPage(
-            url=url, final_url=final, status=reply.status, content_type=kind,
-            title=found.title, text=found.text, published=found.published, links=found.links,
-            fetched_at=self._now_iso(), sha256=hashlib.sha256(body).hexdigest(),
-            from_cache=False, redirects=redirects, headers=kept)
-
     def _now_iso(self) -> str:
         return datetime.fromtimestamp(self.clock.time(), timezone.utc).isoformat(
             timespec="seconds")
@@ -390,42 +364,3 @@ def _conditional(stale: FetchedPage | None) -> dict[str, str]:
     if stale.headers.get("last-modified"):
         out["If-Modified-Since"] = stale.headers["last-modified"]
     return out
-
-
-def _retry_after(headers: httpx.Headers, now: float) -> float | None:
-    value = headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, when.timestamp() - now)
-
-
-def _sniff(body: bytes, url: str) -> str:
-    head = body[:1024]
-    if b"\x00" in head:
-        raise WebFetchError(f"refused {url}: no content type and the body is binary.", url=url,
-                            reason="content_type")
-    return "text/html" if head.lstrip()[:1] == b"<" else "text/plain"
-
-
-def _status_error(at: str, status: int, url: str) -> WebFetchError:
-    if status in (401, 403):
-        hint = "the page needs a login or refuses crawlers"
-    elif status in (404, 410):
-        hint = "the page does not exist; check the URL"
-    elif status in (429, 503):
-        hint = "the site is rate-limiting or down; retry later"
-    elif status >= 500:
-        hint = "the site failed; retry later"
-    else:
-        hint = "the fetcher cannot use this answer"
-    via = "" if at == url else f" (at {at})"
-    return WebFetchError(f"cannot fetch {url}: HTTP {status}{via}; {hint}.", url=url,
-                         reason="status", status=status)

@@ -20,9 +20,11 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timezone
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -31,8 +33,16 @@ from memagents.errors import WebAccessDenied, WebFetchError
 from memagents.web.fetch.addresses import HostPolicy, Resolver, parse_ip_host
 
 __all__ = [
-    "BodyDecoder", "Pinned", "Reply", "check_url", "exchange", "media_type", "normalize_url",
+    "BodyDecoder",
+    "Pinned",
+    "Reply",
+    "check_url",
+    "exchange",
+    "media_type",
+    "normalize_url",
     "pin",
+    "retry_after_seconds",
+    "status_error",
 ]
 
 _ALLOW_FIX = "add the host to MEMAGENTS_WEB_ALLOW_HOSTS / FetchSettings(allow_hosts=...)"
@@ -47,6 +57,8 @@ def check_url(url: str | httpx.URL) -> httpx.URL:
     """
     text = str(url).strip()
     parts = urlsplit(text)
+    if "@" in parts.netloc:
+        text = parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise WebAccessDenied(
@@ -112,8 +124,11 @@ class Pinned:
 
 
 async def pin(url: httpx.URL, *, policy: HostPolicy, resolve: Mapping[str, tuple[str, int]],
-              resolver: Resolver) -> Pinned:
+              resolver: Resolver, shown: str | None = None) -> Pinned:
     """Choose and check the address for ``url`` (resolve map, literal IP, or DNS).
+
+    Args:
+        shown: The URL as the caller spelled it, for error messages (default: ``url``).
 
     Raises:
         WebAccessDenied: A refused address or host name (reason ``'ssrf'``).
@@ -132,24 +147,25 @@ async def pin(url: httpx.URL, *, policy: HostPolicy, resolve: Mapping[str, tuple
     else:
         problem = policy.host_problem(host)
         if problem:
-            raise _ssrf(url, f"{host} is {problem}")
+            raise _ssrf(shown or url, f"{host} is {problem}")
         try:
             addresses = list(await resolver(host, port))
         except (OSError, UnicodeError) as exc:
-            raise WebFetchError(f"cannot fetch {url}: the host {host} does not resolve ({exc}); "
-                                "check the spelling, or map it with MEMAGENTS_WEB_RESOLVE.",
-                                url=str(url), reason="network") from None
+            raise WebFetchError(f"cannot fetch {shown or url}: the host {host} does not resolve "
+                                f"({exc}); check the spelling, or map it with "
+                                "MEMAGENTS_WEB_RESOLVE.", url=str(shown or url),
+                                reason="network") from None
         if not addresses:
-            raise WebFetchError(f"cannot fetch {url}: the host {host} has no address.",
-                                url=str(url), reason="network")
+            raise WebFetchError(f"cannot fetch {shown or url}: the host {host} has no address.",
+                                url=str(shown or url), reason="network")
     for text in addresses:
         ip = parse_ip_host(text)
         if ip is None:
-            raise _ssrf(url, f"the resolver returned {text!r}, which is not an IP address")
+            raise _ssrf(shown or url, f"the resolver returned {text!r}, not an IP address")
         problem = policy.address_problem(ip, host=host)
         if problem:
-            via = "" if literal is not None else f" ({host} resolves to {ip})"
-            raise _ssrf(url, f"{ip} is {problem}{via}")
+            what = f"{ip} is" if literal is not None else f"{host} resolves to {ip},"
+            raise _ssrf(shown or url, f"{what} {problem}")
     first = parse_ip_host(addresses[0])
     connect_host = f"[{first}]" if first is not None and first.version == 6 else str(first)
     connect_url = url.copy_with(scheme=scheme, host=connect_host.strip("[]"), port=port,
@@ -159,7 +175,7 @@ async def pin(url: httpx.URL, *, policy: HostPolicy, resolve: Mapping[str, tuple
     return Pinned(url, connect_url, host, str(first), host_header, mapped)
 
 
-def _ssrf(url: httpx.URL, why: str) -> WebAccessDenied:
+def _ssrf(url: httpx.URL | str, why: str) -> WebAccessDenied:
     return WebAccessDenied(f"refused {url}: {why} (SSRF protection). If this site is meant to be "
                            f"reachable, {_ALLOW_FIX}.", url=str(url), reason="ssrf")
 
@@ -318,3 +334,41 @@ async def _read_capped(response: httpx.Response, url: str, max_bytes: int) -> by
         raise WebFetchError(f"cannot fetch {url}: corrupt {encoding} body ({exc}).", url=url,
                             reason="network") from None
     return bytes(body)
+
+
+def retry_after_seconds(headers: httpx.Headers, now: float) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait (delta or HTTP date), or None.
+
+    Example:
+        >>> retry_after_seconds(httpx.Headers({"retry-after": "7"}), 0.0)
+        7.0
+    """
+    value = headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, when.timestamp() - now)
+
+
+def status_error(at: str, status: int, url: str) -> WebFetchError:
+    """The error for an HTTP error status at ``at`` while fetching ``url``, with a hint."""
+    if status in (401, 403):
+        hint = "the page needs a login or refuses crawlers"
+    elif status in (404, 410):
+        hint = "the page does not exist; check the URL"
+    elif status in (429, 503):
+        hint = "the site is rate-limiting or down; retry later"
+    elif status >= 500:
+        hint = "the site failed; retry later"
+    else:
+        hint = "the fetcher cannot use this answer"
+    via = "" if at == url else f" (at {at})"
+    return WebFetchError(f"cannot fetch {url}: HTTP {status}{via}; {hint}.", url=url,
+                         reason="status", status=status)
