@@ -118,6 +118,18 @@ def test_parse_judge_reply_plain_and_markdown() -> None:
     assert (outside.extracted_answer, outside.correct, outside.confidence) == ("42", False, None)
 
 
+@pytest.mark.parametrize(("line", "answer"), [
+    ("extracted_final_answer: 'None'", None),
+    ('extracted_final_answer: "Velmora"', "Velmora"),
+    ("extracted_final_answer: the `` Sole Survivor ''", "the `` Sole Survivor ''"),
+    ('extracted_final_answer: the "Sole Survivor"', 'the "Sole Survivor"'),
+    ("**extracted_final_answer:** **N/A**", None),
+])
+def test_extracted_answers_keep_their_own_quotes(line: str, answer: str | None) -> None:
+    # found by benchmarks/browsecomp_grading.py: a WebDancer answer ends in two quotes
+    assert parse_judge_reply(line + "\ncorrect: yes").extracted_answer == answer
+
+
 def test_parse_judge_reply_without_a_verdict_is_unparsed() -> None:
     reply = parse_judge_reply("extracted_final_answer: Velmora\nreasoning: they match.")
     assert reply.correct is None and not reply.parsed

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from memagents.errors import ConfigError
-from memagents.eval import BrowseQuestion, format_grader_prompt
+from memagents.eval import (
+    BrowseQuestion,
+    ece5,
+    format_grader_prompt,
+    load_questions,
+    rms_calib_err_beta100,
+)
 from memagents.models import StructuredLLM
 from memagents.testing import Fault, OpenAIServer
 from memagents.web.grading import REMINDER, BrowseCompGrader, grade_run
@@ -28,7 +35,7 @@ def honest_judge(body: dict[str, Any]) -> str:
     answer = next((line.split(":", 1)[1].strip() for line in response.splitlines()
                    if line.startswith("Exact Answer:")), None)
     stated = re.search(r"^Confidence: (\d+)%", response, re.MULTILINE)
-    ok = answer is not None and answer.lower() == correct.lower()
+    ok = answer is not None and answer.lower() == correct.strip().lower()
     return (f"extracted_final_answer: {answer if answer else 'None'}\n\n"
             f"reasoning: {'They match.' if ok else 'They differ.'}\n\n"
             f"correct: {'yes' if ok else 'no'}\n\n"
@@ -103,6 +110,9 @@ def test_missing_responses_and_exact_matches_skip_the_judge(judge: OpenAIServer)
     assert (missing.status, missing.correct, missing.confidence) == ("missing", False, None)
     fast = grader.grade("Q?", "Exact Answer: the Velmora!\nConfidence: 60%", "Velmora")
     assert (fast.status, fast.correct, fast.confidence) == ("exact_match", True, 60.0)
+    # no number stated: 100, as the judge prompt says; the report counts it as unparsable
+    vague = grader.grade("Q?", "Exact Answer: Velmora\nConfidence: high", "Velmora")
+    assert (vague.confidence, vague.confidence_status) == (100.0, "unparsable")
     assert judge.chat_requests == []
     slow = grader.grade("Q?", "Exact Answer: Quillmere\nConfidence: 60%", "Velmora")
     assert (slow.status, slow.correct) == ("judged", False)
@@ -165,3 +175,36 @@ async def test_async_grading_matches_the_sync_path(judge: OpenAIServer) -> None:
 def test_a_grader_needs_a_judge_model() -> None:
     with pytest.raises(ConfigError, match="MEMAGENTS_LLM"):
         BrowseCompGrader()
+
+
+def test_webdancer_subset_graded_as_labelled(shared_data: Path,
+                                             judge: OpenAIServer) -> None:
+    """The benchmark's check on 24 real questions: four response kinds with verdicts labelled
+    by rule (benchmarks/browsecomp_grading.py runs all 200)."""
+    source = shared_data / "browse_qa" / "webdancer_sample_qa.jsonl"
+    if not source.is_file():
+        pytest.skip(f"{source} not found")
+    questions = load_questions(source)[:24]
+    responses, labels = [], []
+    for i, q in enumerate(questions):
+        answer, stated = q.answer.strip(), (37 * i) % 101
+        other = questions[(i + 1) % len(questions)].answer.strip()
+        kind = i % 4
+        if kind == 0:  # correct -> yes, the answer, the stated confidence
+            text, label = f"Exact Answer: {answer}\nConfidence: {stated}%", (True, answer, stated)
+        elif kind == 1:  # wrong -> no, the other answer
+            text, label = f"Exact Answer: {other}\nConfidence: {stated}%", (False, other, stated)
+        elif kind == 2:  # no Exact Answer line -> no, None
+            text, label = f"Explanation: unsure.\nConfidence: {stated}%", (False, None, stated)
+        else:  # no confidence -> yes, the answer, 100
+            text, label = f"Exact Answer: {answer}", (True, answer, 100)
+        responses.append(text)
+        labels.append(label)
+    report = grade_run(questions, responses, llm=llm_for(judge), beta=5)
+    got = [(v.correct, v.extracted_answer, v.confidence) for v in report.verdicts]
+    assert got == [(c, a, float(s)) for c, a, s in labels]
+    assert report.accuracy == 0.5
+    assert report.ece5 == pytest.approx(ece5([s for *_, s in labels],
+                                             [c for c, *_ in labels]))
+    assert report.rms_calib_err_beta100 == pytest.approx(rms_calib_err_beta100(
+        [s for *_, s in labels], [c for c, *_ in labels], beta=5))

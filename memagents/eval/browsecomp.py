@@ -116,6 +116,15 @@ _JUDGE_CONFIDENCE = re.compile(_PREFIX + r"confidence" + _SUFFIX + r"(.*)$", _LI
 _NONE_ANSWERS = frozenset({"", "none", "n/a", "null"})
 
 
+def _unquote(text: str) -> str:
+    """Drop markdown bold and one pair of quotes around the whole text (``'None'``), never a
+    quote that belongs to the answer (``the "Sole Survivor"``)."""
+    text = text.strip().strip("*").strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"`":
+        text = text[1:-1].strip()
+    return text
+
+
 def format_query(question: str) -> str:
     """The answering prompt of ``question`` (:data:`QUERY_TEMPLATE`)."""
     return QUERY_TEMPLATE.format(Question=question)
@@ -242,7 +251,7 @@ def parse_judge_reply(text: str | None) -> JudgeReply:
     verdict = _CORRECT_LINE.search(body) or _CORRECT_ANYWHERE.search(body)
     correct = None if verdict is None else verdict.group(1).lower() == "yes"
     extracted = _EXTRACTED.search(body)
-    answer = extracted.group(1).strip().strip("*'\"").strip() if extracted else None
+    answer = _unquote(extracted.group(1)) if extracted else None
     if answer is not None and answer.lower() in _NONE_ANSWERS:
         answer = None
     reasoning = None

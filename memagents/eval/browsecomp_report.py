@@ -7,10 +7,11 @@ and malformed responses, and writes the reliability diagram. The judge that prod
 is :class:`memagents.web.grading.BrowseCompGrader`; :meth:`GradeReport.from_dict` rebuilds a
 report from its JSON (to recompute metrics of a saved run without calling the judge again).
 
-Confidence per item: the judge's ``confidence:``, else the response's own ``Confidence:`` line
-(absent -> 100, unparsable -> ``None``). ``rms_calib_err_beta100`` is computed over the items
-with a verdict and a confidence (as BrowseComp-Plus does); ``ece5`` over every item, an
-unknown confidence counting 0 and an unknown verdict as wrong (as BrowseComp-ZH does).
+Confidence per item: the judge's ``confidence:``, else the response's own ``Confidence:`` line,
+100 when it states no number (the judge prompt's rule); ``None`` only without a response or a
+judge call that failed. ``rms_calib_err_beta100`` is computed over the items with a verdict and
+a confidence (as BrowseComp-Plus does); ``ece5`` over every item, an unknown confidence counting
+0 and an unknown verdict as wrong (as BrowseComp-ZH does).
 
 Example:
     >>> v = Verdict(correct=True, extracted_answer="Velmora", confidence=90.0)
@@ -256,8 +257,8 @@ class GradeReport:
         a confidence, titled with both calibration errors."""
         conf, ok = self._rms_items()
         rms = _pct(self.rms_calib_err_beta100)
-        notes = [(f"accuracy {self.accuracy:.3f} over {self.n} question(s); {len(conf)} "
-                  "item(s) with a verdict and a confidence"),
+        notes = [(f"accuracy {self.accuracy:.3f} over {self.n} question(s); bars: the "
+                  f"{len(conf)} with a verdict and a confidence"),
                  f"rms_calib_err_beta100 ({self.rms_mode}) {rms}; ece5 {_pct(self.ece5)}"]
         return write_reliability_diagram(path, conf, ok, bins=bins,
                                          title="BrowseComp reliability diagram", notes=notes)

@@ -13,9 +13,9 @@ numbers do not compare. Both are here, under explicit names; confidences are per
   over ``range(len(bins) - 1)``, so the last bin never counts (with 100-199 items the error is
   0; under 100 items the reference raises). ``mode="faithful"`` (the default, so numbers
   compare with published ones) keeps the quirk; ``mode="corrected"`` counts every bin (and
-  makes one bin of fewer than ``beta`` items). Ties are ordered by numpy's default ``argsort``,
-  as in the reference, so with tied confidences across a bin boundary the value depends on
-  input order there too.
+  makes one bin of fewer than ``beta`` items). Ties are ordered by numpy's default ``argsort``
+  (both modes), as in the reference, so with tied confidences across a bin boundary the value
+  depends on the input order there too.
 * :func:`ece5`: BrowseComp-ZH (``run_acc_calibration_error.py``). Five fixed bins
   [0,20) [20,40) [40,60) [60,80) [80,101); L1: ECE = sum_b (n_b / N) |acc_b - conf_b| x 100;
   an unparsable confidence (``None``) counts as 0. (The reference reads confidences with
@@ -103,12 +103,10 @@ def rms_calib_err_beta100(confidences: Sequence[float], correct: Sequence[bool],
     n = len(conf)
     if n == 0 or (mode == "faithful" and n < beta):
         return math.nan
-    if mode == "faithful":
-        import numpy as np
+    import numpy as np
 
-        order = [int(i) for i in np.argsort(np.asarray(conf, dtype=float))]
-    else:
-        order = sorted(range(n), key=conf.__getitem__)
+    # numpy's default argsort, as the reference: both modes share the bins
+    order = [int(i) for i in np.argsort(np.asarray(conf, dtype=float))]
     count = max(n // beta, 1)
     bins = [[i * beta, (i + 1) * beta] for i in range(count)]
     bins[-1][1] = n
@@ -222,7 +220,7 @@ def reliability_svg(bins: Sequence[ReliabilityBin], *, title: str = "Reliability
     ]
     for j, note in enumerate(notes[:2]):
         out.append(f'<text x="{_W / 2}" y="{40 + 14 * j}" text-anchor="middle" '
-                   f'fill="#444">{escape(note)}</text>')
+                   f'font-size="11" fill="#444">{escape(note)}</text>')
     for k in range(6):
         p = 20 * k
         out.append(f'<line x1="{sx(p)}" y1="{_TOP}" x2="{sx(p)}" y2="{_TOP + ph}" '
@@ -298,8 +296,9 @@ def write_reliability_diagram(path: str | Path, confidences: Sequence[float],
         ax.annotate(str(b.n), (b.low + width / 2, b.accuracy), ha="center", va="bottom",
                     fontsize=7)
     ax.plot([0, 100], [0, 1], "--", color=_DIAG, linewidth=1)
-    ax.set(xlim=(0, 100), ylim=(0, 1.05), xlabel="stated confidence (%)", ylabel="accuracy",
-           title="\n".join([title, *notes[:2]]))
+    ax.set(xlim=(0, 100), ylim=(0, 1.05), xlabel="stated confidence (%)", ylabel="accuracy")
+    ax.set_title("\n".join(notes[:2]), fontsize=8, color="#444")
+    fig.suptitle(title, fontsize=12)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)

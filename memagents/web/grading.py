@@ -15,8 +15,10 @@ comparable with judge-only numbers).
 (:mod:`memagents.eval.browsecomp_report`, re-exported here): accuracy over every question,
 both calibration errors, counts of missing and malformed responses, the per-item
 :class:`Verdict` s. The confidence of an item is the judge's ``confidence:`` (the judge prompt
-puts 100 when the response states none), else the response's own ``Confidence:`` line read by
-:func:`~memagents.eval.browsecomp.parse_confidence` (absent -> 100, unparsable -> ``None``).
+puts 100 when the response states none), else (no judge call, or a judge reply without a
+number) the response's own ``Confidence:`` line read by
+:func:`~memagents.eval.browsecomp.parse_confidence`, under the same rule: 100 when it states no
+number, absent or unparsable (the unparsable ones are counted in the report).
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ from typing import Any
 from langchain_core.messages import AIMessage, HumanMessage
 
 from memagents.errors import InputError, MemagentsError
-from memagents.eval.browsecomp import GRADER_TEMPLATE, parse_judge_reply, parse_response
+from memagents.eval.browsecomp import (
+    GRADER_TEMPLATE,
+    ParsedResponse,
+    parse_judge_reply,
+    parse_response,
+)
 from memagents.eval.browsecomp_files import BrowseQuestion
 from memagents.eval.browsecomp_report import GradeReport, Verdict
 from memagents.eval.scoring import normalize_answer
@@ -50,6 +57,12 @@ JUDGE_PROMPT = register_prompt(PromptTemplate(
 REMINDER = ("Your reply has no line 'correct: yes' or 'correct: no'. Reply again in exactly the "
             "required format, one field per line:\nextracted_final_answer: ...\nreasoning: "
             "...\ncorrect: yes or no\nconfidence: ...")
+
+
+def _stated(parsed: ParsedResponse) -> float:
+    """The response's confidence under the judge prompt's rule: 100 when it states no number
+    (absent, or a line such as ``Confidence: high``, which the report counts as unparsable)."""
+    return 100.0 if parsed.confidence is None else parsed.confidence
 
 
 def _text(message: Any) -> str:
@@ -106,12 +119,11 @@ class BrowseCompGrader:
                 and normalize_answer(parsed.exact_answer)
                 and normalize_answer(parsed.exact_answer) == normalize_answer(correct_answer)):
             return Verdict(id=id, correct=True, extracted_answer=parsed.exact_answer,
-                           confidence=parsed.confidence, status="exact_match",
-                           confidence_source="response" if parsed.confidence is not None
-                           else None, **own), {}
+                           confidence=_stated(parsed), status="exact_match",
+                           confidence_source="response", **own), {}
         variables = {"question": question, "response": response,
                      "correct_answer": correct_answer}
-        return None, {"variables": variables, "own": own, "fallback": parsed.confidence}
+        return None, {"variables": variables, "own": own, "fallback": _stated(parsed)}
 
     def _messages(self, variables: Mapping[str, Any]) -> list[Any]:
         template = self.template
