@@ -210,12 +210,24 @@ def sample_serve(
         raise InputError(f"--port {port}: {exc}") from None
     for line in _serve_banner(server, world):
         typer.echo(line)
+    _stop_on_signals()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         typer.echo("stopped")
     finally:
         server.close()
+
+
+def _stop_on_signals() -> None:
+    """Make Ctrl-C (and SIGTERM) stop a server even if started where SIGINT is ignored."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for name in ("SIGINT", "SIGTERM"):
+        signal.signal(getattr(signal, name), signal.default_int_handler)
 
 
 def _serve_banner(server: Any, world: Any) -> list[str]:

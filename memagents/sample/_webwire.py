@@ -39,6 +39,7 @@ class LoopbackServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = False  # a port in use must fail, not be shared
+    request_queue_size = 128  # the default 5 drops concurrent connects (1 s SYN retries)
 
     def server_bind(self) -> None:
         socketserver.TCPServer.server_bind(self)
