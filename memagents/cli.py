@@ -200,7 +200,10 @@ def sample_serve(
 
     if snapshot > MAX_SNAPSHOT:
         raise InputError(f"--snapshot {snapshot} is out of range; use 0 to {MAX_SNAPSHOT}.")
-    world = SampleWorld.generate(seed, size=_size_arg(size), snapshot=snapshot)
+    try:
+        world = SampleWorld.generate(seed, size=_size_arg(size), snapshot=snapshot)
+    except InputError as exc:  # seed and snapshot are checked above: the size is wrong
+        raise InputError(f"--size {size}: {exc}") from None
     try:
         server = WebServer(world, port=port)
     except PortInUseError:

@@ -228,6 +228,8 @@ def test_port_in_use_and_bad_sites(world: SampleWorld,
     assert f"--port {port} is in use; pick another or --port 0" in err
     assert main(["sample", "serve", "--size", "tiny", "--snapshot", "13"]) == 1
     assert "--snapshot 13 is out of range; use 0 to 12" in capsys.readouterr().err
+    assert main(["sample", "serve", "--size", "huge", "--port", "0"]) == 1
+    assert "--size huge: Unknown size 'huge'" in capsys.readouterr().err
     with pytest.raises(InputError, match="Website or a SampleWorld"):
         WebServer(object())  # type: ignore[arg-type]
 
