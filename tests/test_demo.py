@@ -115,6 +115,6 @@ def test_make_demo_installs_the_local_embedder_and_runs_offline(tmp_path: Path) 
         ["make", "-n", "-B", "demo", f"VENV={tmp_path / 'venv'}"],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
     ).stdout
-    assert "'.[dev,local]'" in dry and "torch==2.13.0" in dry
+    assert "'.[dev,web,local]'" in dry and "torch==2.13.0" in dry
     assert "HF_HUB_OFFLINE=1" in dry and "bin/memagents demo" in dry
-    assert dry.index("'.[dev,local]'") < dry.index("bin/memagents demo")
+    assert dry.index("'.[dev,web,local]'") < dry.index("bin/memagents demo")

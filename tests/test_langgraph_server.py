@@ -192,9 +192,9 @@ def test_make_serve_runs_from_the_config_folder_and_make_test_installs_the_serve
     serve = dry("serve")
     folder = CONFIG.parent.relative_to(ROOT).as_posix()
     assert f"cd {folder} && " in serve and "bin/langgraph dev --no-browser" in serve
-    assert "'.[dev,server]'" in serve
+    assert "'.[dev,web,server]'" in serve
     test = dry("test")
-    assert "'.[dev,server]'" in test and "'.[dev,local]'" in test
-    assert test.index("'.[dev,server]'") < test.index("-m pytest")
+    assert "'.[dev,web,server]'" in test and "'.[dev,web,local]'" in test
+    assert test.index("'.[dev,web,server]'") < test.index("-m pytest")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "make serve" in readme and "'.[server]'" in readme
