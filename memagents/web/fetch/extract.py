@@ -6,10 +6,12 @@ charset (``Content-Type`` header or ``<meta charset>``) if the bytes decode unde
 guess (Windows-1252 when it reads cleanly, else ``charset_normalizer``'s best).
 
 Extraction (:func:`extract_html`) keeps the main text with trafilatura (navigation, headers,
-footers and sidebars dropped; tables kept), the title, the publication date (htmldate, then
+footers and sidebars dropped; tables kept; its fast mode first, the full mode with its
+fallback extractors when the fast one kept too little of the visible text), the title, the publication date (htmldate, then
 ``<time datetime>`` and ``<meta>`` tags), and every outgoing http(s) link. Malformed HTML is
-tolerated (lxml repairs it); a page trafilatura finds no main text in falls back to all of its
-visible text. Page text is data: nothing here interprets it.
+tolerated (lxml repairs it); a page with little or no main text (trafilatura then keeps the
+whole page) falls back to its visible text without ``nav``, ``header``, ``footer`` and
+``aside`` elements. Page text is data: nothing here interprets it.
 
 Example:
     >>> from memagents.web.fetch.extract import decode_body, extract_html
@@ -39,6 +41,8 @@ from memagents.web.fetch.transport import Reply, media_type
 __all__ = ["Extracted", "build_page", "decode_body", "extract_html", "extract_text"]
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+_SHORT = 250  # trafilatura's minimum extracted size: shorter output is its whole-page baseline
+_FALLBACK_RATIO = 0.15  # fast extraction kept less than this share of the visible text: retry
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
          (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -144,20 +148,31 @@ def extract_html(html: str, url: str, *, today: date | None = None) -> Extracted
     horizon = date(today.year + 1, 12, 31)
     doc = None
     if tree is not None:
-        doc = _trafilatura(trafilatura, html, url, horizon)
+        doc = _trafilatura(trafilatura, html, url, horizon, fast=True)
+        body = tree.find("body")
+        visible = len(body.text_content()) if body is not None else 0
+        if len(getattr(doc, "text", None) or "") < _FALLBACK_RATIO * visible:
+            fuller = _trafilatura(trafilatura, html, url, horizon, fast=False)
+            if len(getattr(fuller, "text", None) or "") > len(getattr(doc, "text", None) or ""):
+                doc = fuller
     title = (getattr(doc, "title", None) or "").strip() or _title(tree)
     published = getattr(doc, "date", None) or _date_fallback(tree)
     links = _links(tree, url)
     text = (getattr(doc, "text", None) or "").strip()
-    if not text and tree is not None:
-        text = _visible_text(tree)  # last: it prunes the tree
+    if len(text) < _SHORT and tree is not None:
+        # trafilatura keeps whole short pages (its baseline): prefer the visible text without
+        # nav, header, footer and aside elements, unless that is mostly other material
+        pruned = _visible_text(tree)  # last: it prunes the tree
+        if pruned and (not text or len(pruned) <= 2 * len(text)):
+            text = pruned
     return Extracted(title, text, published, links)
 
 
-def _trafilatura(trafilatura: Any, html: str, url: str, horizon: date) -> Any:
+def _trafilatura(trafilatura: Any, html: str, url: str, horizon: date, *, fast: bool) -> Any:
     try:
         return trafilatura.bare_extraction(
             html, url=url, include_comments=False, include_tables=True, favor_recall=True,
+            fast=fast,
             with_metadata=True, date_extraction_params={
                 "extensive_search": False, "original_date": True, "max_date": horizon.isoformat()})
     except Exception:  # noqa: BLE001 - a page trafilatura chokes on still yields its text
@@ -165,9 +180,10 @@ def _trafilatura(trafilatura: Any, html: str, url: str, horizon: date) -> Any:
 
 
 def _visible_text(tree: Any) -> str:
-    for bad in tree.xpath("//script|//style|//noscript|//template|//nav|//header|//footer"):
+    for bad in tree.xpath("//script|//style|//noscript|//template|//nav|//header|//footer|//aside"):
         bad.drop_tree()
-    lines = (" ".join(t.split()) for t in tree.itertext())
+    body = tree.find("body")
+    lines = (" ".join(t.split()) for t in (body if body is not None else tree).itertext())
     return "\n".join(line for line in lines if line)
 
 

@@ -26,7 +26,9 @@ Example:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterable
+import functools
+from collections.abc import Callable, Coroutine, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timezone
 from types import TracebackType
@@ -100,6 +102,7 @@ class Fetcher:
         self._inflight: dict[str, asyncio.Future[FetchedPage]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sync_loop: asyncio.AbstractEventLoop | None = None
+        self._worker: ThreadPoolExecutor | None = None
         self._headers = {
             "User-Agent": s.user_agent,
             "Accept": ", ".join(f"{t};q={1.0 if t != 'text/plain' else 0.8}"
@@ -181,22 +184,27 @@ class Fetcher:
         return self._run(self.afetch_many(urls, concurrency=concurrency))
 
     async def aclose(self) -> None:
-        """Close the owned HTTP client and the cache."""
+        """Close the owned HTTP client, the worker thread and the cache."""
         if self._owns_client and self._client is not None:
             await self._client.aclose()
             self._client = None
-        self.cache.close()
+        self._release()
 
     def close(self) -> None:
         """Sync twin of :meth:`aclose`; also closes the private loop of the sync methods."""
+        if self._sync_loop is None and not (self._owns_client and self._client is not None):
+            self._release()
+            return
+        self._run(self.aclose())
         if self._sync_loop is not None:
-            self._sync_loop.run_until_complete(self.aclose())
             self._sync_loop.close()
             self._sync_loop = None
-        elif self._client is not None and self._owns_client:
-            self._run(self.aclose())
-        else:
-            self.cache.close()
+
+    def _release(self) -> None:
+        if self._worker is not None:
+            self._worker.shutdown(wait=False)
+            self._worker = None
+        self.cache.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -245,6 +253,18 @@ class Fetcher:
                                              timeout=self.settings.timeout)
         return self._client
 
+    async def _in_worker(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run blocking work (extraction, SQLite) off the event loop, on one worker thread.
+
+        One thread, not a pool: extraction is CPU-bound and holds the GIL, and several threads
+        competing for it slow down the event loop's own socket work.
+        """
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1,
+                                              thread_name_prefix="memagents-fetch")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._worker, functools.partial(fn, *args, **kwargs))
+
     # -- cache -----------------------------------------------------------------------------
 
     def _fresh(self, stored_at: float) -> bool:
@@ -255,12 +275,12 @@ class Fetcher:
         if self.settings.cache_max_age == 0:
             return None
         if self.cache.blocking:
-            return await asyncio.to_thread(self.cache.get, key)
+            return await self._in_worker(self.cache.get, key)
         return self.cache.get(key)
 
     async def _cache_put(self, key: str, page: FetchedPage) -> None:
         if self.cache.blocking:
-            await asyncio.to_thread(self.cache.put, key, page, self.clock.time())
+            await self._in_worker(self.cache.put, key, page, self.clock.time())
         else:
             self.cache.put(key, page, self.clock.time())
 
@@ -296,7 +316,7 @@ class Fetcher:
                 return replace(stale, url=url, from_cache=True, fetched_at=self._now_iso())
             if not 200 <= reply.status < 300:
                 raise status_error(str(current), reply.status, url)
-            return await asyncio.to_thread(
+            return await self._in_worker(
                 build_page, url, reply, tuple(redirects), accept_types=s.accept_types,
                 fetched_at=self.clock.time())
 
@@ -319,12 +339,12 @@ class Fetcher:
         headers = {**self._headers, **(extra or {})}
         attempt = 0
         while True:
-            async with self.limiter.slot(target.host):
+            async with self.limiter.slot(target.host) as started:
                 self.requests += 1
                 reply = await exchange(
                     self.client, target, headers=headers, timeout=s.timeout,
                     max_bytes=_ROBOTS_MAX_BYTES if robots else s.max_bytes,
-                    accept_types=None if robots else s.accept_types)
+                    accept_types=None if robots else s.accept_types, on_send=started)
             if reply.status not in (429, 503) or attempt >= s.retries:
                 return reply
             wait = retry_after_seconds(reply.headers, self.clock.time())

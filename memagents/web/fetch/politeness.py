@@ -15,7 +15,8 @@ Example:
     >>> async def three():
     ...     starts = []
     ...     for _ in range(3):
-    ...         async with limiter.slot("a.test"):
+    ...         async with limiter.slot("a.test") as started:
+    ...             started()  # right before sending
     ...             starts.append(clock.monotonic())
     ...     return starts
     >>> asyncio.run(three())
@@ -28,7 +29,7 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -202,27 +203,37 @@ class HostLimiter:
         state = self._hosts.get(host.lower())
         return state.peak if state is not None else 0
 
-    async def wait_turn(self, host: str) -> None:
-        """Wait until ``host``'s interval has passed since its previous start, then claim it."""
-        state = self._state(host)
-        async with state.lock:
-            now = self.clock.monotonic()
-            if state.last_start is not None and state.interval > 0:
-                wait = state.last_start + state.interval - now
-                if wait > 0:
-                    await self.clock.sleep(wait)
-                    now = self.clock.monotonic()
-            state.last_start = now
-
     @asynccontextmanager
-    async def slot(self, host: str) -> AsyncIterator[None]:
-        """Hold one of ``host``'s concurrency slots, starting no sooner than its interval."""
+    async def slot(self, host: str) -> AsyncIterator[Callable[[], None]]:
+        """Hold one of ``host``'s concurrency slots, starting no sooner than its interval.
+
+        Yields a ``started()`` callback to call right before the request is handed to the
+        network: the interval counts from that moment, and the next request to the host waits
+        for it (calling it is optional; leaving the block counts as starting). So the spacing
+        holds where requests leave, not only where they were scheduled.
+        """
         state = self._state(host)
         async with state.semaphore:
-            await self.wait_turn(host)
-            state.in_flight += 1
-            state.peak = max(state.peak, state.in_flight)
+            await state.lock.acquire()
+            marked = False
+
+            def started() -> None:
+                nonlocal marked
+                if not marked:
+                    marked = True
+                    state.last_start = self.clock.monotonic()
+                    state.lock.release()
+
             try:
-                yield
+                if state.last_start is not None and state.interval > 0:
+                    wait = state.last_start + state.interval - self.clock.monotonic()
+                    if wait > 0:
+                        await self.clock.sleep(wait)
+                state.in_flight += 1
+                state.peak = max(state.peak, state.in_flight)
+                try:
+                    yield started
+                finally:
+                    state.in_flight -= 1
             finally:
-                state.in_flight -= 1
+                started()

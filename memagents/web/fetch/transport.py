@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timezone
 from urllib.parse import unquote, urlsplit
@@ -261,12 +261,14 @@ def media_type(headers: httpx.Headers) -> tuple[str, str | None]:
 
 async def exchange(client: httpx.AsyncClient, target: Pinned, *, headers: Mapping[str, str],
                    timeout: float, max_bytes: int,
-                   accept_types: tuple[str, ...] | None = None) -> Reply:
+                   accept_types: tuple[str, ...] | None = None,
+                   on_send: Callable[[], None] | None = None) -> Reply:
     """Send one GET to the pinned address; read the body (capped) for 2xx answers.
 
     Args:
         accept_types: Media types whose bodies are read; a 2xx answer of another declared type
             is refused before its body is read (None: any type).
+        on_send: Called right before the request goes to the client (politeness stamps).
 
     Raises:
         WebFetchError: ``'timeout'``, ``'too_large'``, ``'content_type'`` or ``'network'``.
@@ -281,6 +283,8 @@ async def exchange(client: httpx.AsyncClient, target: Pinned, *, headers: Mappin
     url = str(target.url)
 
     async def run() -> Reply:
+        if on_send is not None:
+            on_send()
         response = await client.send(request, stream=True, follow_redirects=False)
         try:
             if not 200 <= response.status_code < 300:
