@@ -100,6 +100,21 @@ async def test_fetch_extracts_text_title_date_links_and_pins_the_address(site: S
     assert request.headers["user-agent"].startswith("memagents-fetcher/")
 
 
+async def test_the_clients_cookies_auth_and_headers_never_reach_a_site(site: Site) -> None:
+    site.routes[("a.example", "/set")] = httpx.Response(
+        200, headers={"set-cookie": "session=abc; Path=/"}, html="<p>Cookie page text.</p>")
+    client = httpx.AsyncClient(transport=httpx.MockTransport(site.handle),
+                               auth=("user", "secret"), headers={"X-Api-Key": "k"},
+                               cookies={"tracking": "1"})
+    async with Fetcher(FetchSettings(respect_robots=False), client=client, resolver=resolver,
+                       clock=site.clock) as fetcher:
+        await fetcher.afetch("https://a.example/set")
+        await fetcher.afetch("https://b.example/p/1")
+    for request in site.requests:
+        assert "cookie" not in request.headers and "authorization" not in request.headers
+        assert "x-api-key" not in request.headers
+
+
 async def test_robots_disallow_is_obeyed_and_robots_is_fetched_once(site: Site) -> None:
     site.robots["a.example"] = "User-agent: *\nDisallow: /private/\n"
     async with site.fetcher() as fetcher:

@@ -166,7 +166,7 @@ async def test_redirects_to_other_schemes_or_credentials_are_refused(
     ("file:///etc/passwd", "scheme"), ("ftp://public.example/", "scheme"),
     ("javascript:alert(1)", "scheme"), ("data:text/html,<p>x</p>", "scheme"),
     ("public.example/page", "scheme"), ("https://user:secret@public.example/", "url"),
-    ("https://:80/", "url"), ("http://public.example:99999/", "url"),
+    ("https://:80/", "url"), ("http://public.example:99999/", "url"), ("http://[::1/", "url"),
 ])
 async def test_bad_schemes_and_urls_are_refused(web: Web, url: str, reason: str) -> None:
     async with web.fetcher() as fetcher:

@@ -68,8 +68,10 @@ class Fetcher:
     Args:
         settings: Limits and policies (default: :meth:`FetchSettings.from_settings`).
         client: The ``httpx.AsyncClient`` to send requests with (default: one owned by the
-            fetcher, closed by :meth:`aclose`). Its redirect setting is ignored: redirects are
-            followed by the fetcher, each target checked again.
+            fetcher, closed by :meth:`aclose`). Its transport, limits, proxies and event hooks
+            are used; its redirect setting, cookies, default headers and auth are not (redirects
+            are followed by the fetcher, each target checked again; nothing private is sent
+            to a crawled site).
         resolver: ``async (host, port) -> [ip, ...]`` (default: the event loop's
             ``getaddrinfo``). Every address must pass the SSRF check; the first is used.
         clock: Time source for waits, intervals and fetch times (default: the real clock).

@@ -25,6 +25,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timezone
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -56,7 +57,11 @@ def check_url(url: str | httpx.URL) -> httpx.URL:
             credentials (``'url'``); a numeric host that is no valid IPv4 (``'ssrf'``).
     """
     text = str(url).strip()
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:
+        raise WebAccessDenied(f"refused {text!r}: malformed URL ({exc}); check the address.",
+                              url=text, reason="url") from None
     if "@" in parts.netloc:
         text = parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
     scheme = parts.scheme.lower()
@@ -274,18 +279,20 @@ async def exchange(client: httpx.AsyncClient, target: Pinned, *, headers: Mappin
         WebFetchError: ``'timeout'``, ``'too_large'``, ``'content_type'`` or ``'network'``.
     """
     request_headers = {**headers, "Host": target.host_header}
-    extensions: dict[str, object] = {}
+    extensions: dict[str, Any] = {"timeout": httpx.Timeout(timeout).as_dict()}
     if target.connect_url.scheme == "https":
         extensions["sni_hostname"] = target.host
         request_headers["Connection"] = "close"  # a pooled TLS connection is per address
-    request = client.build_request("GET", target.connect_url, headers=request_headers,
-                                   timeout=httpx.Timeout(timeout), extensions=extensions)
+    # built here, not by client.build_request: the client's cookies (kept per address, so
+    # shared by every site behind one IP), default headers and auth never go to a crawled site
+    request = httpx.Request("GET", target.connect_url, headers=request_headers,
+                            extensions=extensions)
     url = str(target.url)
 
     async def run() -> Reply:
         if on_send is not None:
             on_send()
-        response = await client.send(request, stream=True, follow_redirects=False)
+        response = await client.send(request, stream=True, follow_redirects=False, auth=None)
         try:
             if not 200 <= response.status_code < 300:
                 return Reply(response.status_code, response.headers, b"", target.url)
