@@ -207,20 +207,32 @@ def evidence_for(hop: Hop, url: str, text: str, *, title: str = "", fetched_at: 
                  published: str | None = None, sha256: str | None = None) -> Evidence | None:
     """A quote of ``text`` corroborating ``hop``: the shortest sentence or line naming both
     its subject and its object (normalized); on a page about the subject (its ``title`` names
-    it), a line naming the object suffices (``Artist: The Odalven Ferns``). ``None`` if none.
+    it), a line naming the object suffices (``Artist: The Odalven Ferns``); for a record laid
+    out one field per line, the shortest run of up to six lines naming both (quoted with single
+    spaces: quotes match on normalized text). ``None`` if none.
 
     >>> hop = Hop(subject="Velm Press", relation="founded_by", object="Ada Korvin")
     >>> evidence_for(hop, "https://news.b.test/x", "News. Ada Korvin founded Velm Press.").quote
     'Ada Korvin founded Velm Press.'
     >>> evidence_for(hop, "https://reg.c.test/v", "Founder: Ada Korvin", title="Velm Press").quote
     'Founder: Ada Korvin'
+    >>> evidence_for(hop, "https://cat.d.test/a",
+    ...              "Publisher\\nVelm Press\\nFounder\\nAda Korvin").quote
+    'Velm Press Founder Ada Korvin'
     """
     subject, obj = normalize_text(hop.subject), normalize_text(hop.object)
     about = bool(subject) and subject in normalize_text(title)
     want = (obj,) if about else (subject, obj)
     pieces = [p.strip() for p in re.split(r"(?<=[.!?])\s+|\n+", text) if p.strip()]
     hits = [p for p in pieces if all(w in normalize_text(p) for w in want)]
+    if not hits:  # a record laid out one field per line: the shortest run of lines naming both
+        runs = [" ".join(pieces[i:j]) for i in range(len(pieces))
+                for j in range(i + 2, min(i + _WINDOW, len(pieces)) + 1)]
+        hits = [r for r in runs if len(r) <= 300 and all(w in normalize_text(r) for w in want)]
     if not hits:
         return None
     return Evidence(url=url, quote=min(hits, key=len), fetched_at=fetched_at,
                     published=published, sha256=sha256)
+
+
+_WINDOW = 6
