@@ -69,9 +69,17 @@ class OfflineWeb:
         return dict(self.server.environment())
 
     def close(self) -> None:
+        """Close the fetcher (safe after ``await web.fetcher.afetch`` in an ``asyncio.run``
+        that has returned, and from async code in the fetcher's own loop)."""
         if not self._closed:
             self._closed = True
             self.fetcher.close()
+
+    async def aclose(self) -> None:
+        """Close the fetcher from async code, in the loop that used it."""
+        if not self._closed:
+            self._closed = True
+            await self.fetcher.aclose()
 
 
 def fetch_settings_for(server: WebServer, **overrides: Any) -> FetchSettings:

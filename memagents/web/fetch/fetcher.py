@@ -60,6 +60,7 @@ T = TypeVar("T")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _ROBOTS_MAX_BYTES = 512_000  # RFC 9309 asks crawlers to read at least 500 KiB
 _ROBOTS_REDIRECTS = 5
+_CLOSING: set[asyncio.Task[None]] = set()  # closings scheduled by close(), kept alive
 
 
 class Fetcher:
@@ -193,7 +194,36 @@ class Fetcher:
         self._release()
 
     def close(self) -> None:
-        """Sync twin of :meth:`aclose`; also closes the private loop of the sync methods."""
+        """Sync twin of :meth:`aclose`; also closes the private loop of the sync methods.
+
+        After ``await afetch`` in a loop that has closed (``asyncio.run`` returned), the owned
+        client died with it and is dropped; in an open idle loop it is closed there; called
+        from async code in that loop (a ``with`` block's exit), closing is scheduled on it.
+        Raises :class:`InputError` when that loop runs in another thread.
+        """
+        loop = self._loop
+        if loop is not None and loop is not self._sync_loop:  # used with `await afetch`
+            try:
+                here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:
+                here = None
+            if loop.is_closed():
+                if self._owns_client:
+                    self._client = None
+                self._release()
+            elif here is loop:
+                task = loop.create_task(self.aclose())
+                _CLOSING.add(task)
+                task.add_done_callback(_CLOSING.discard)
+            elif here is None and not loop.is_running():
+                loop.run_until_complete(self.aclose())
+            else:
+                raise InputError("this Fetcher belongs to an event loop running in another "
+                                 "thread; close it there with `await fetcher.aclose()`.")
+            if self._sync_loop is not None:
+                self._sync_loop.close()
+                self._sync_loop = None
+            return
         if self._sync_loop is None and not (self._owns_client and self._client is not None):
             self._release()
             return
