@@ -105,6 +105,20 @@ class Settings(BaseSettings):
     web_cache_dir: Path | None = Field(
         default=None, description="Folder of the web fetcher's page cache (None: in memory)."
     )
+    database_url: str | None = Field(
+        default=None, description="Postgres URL of a graph memory shared by many workers "
+        "(postgresql://USER:PASSWORD@HOST:PORT/DBNAME; needs the postgres extra). None: the "
+        "memory lives in its folder (SQLite).",
+    )
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _postgres_url(cls, v: Any) -> Any:
+        if isinstance(v, str) and not v.strip():
+            return None
+        if isinstance(v, str) and not v.strip().lower().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (postgresql://USER:PASSWORD@HOST/DB)")
+        return v
 
     @field_validator("llm", "chroma_url", "searxng_url", "web_allow_hosts", "web_resolve", mode="before")
     @classmethod

@@ -1,8 +1,11 @@
 """GraphMemory: long-term agent memory as a knowledge graph searched with Personalized PageRank.
 
 One folder holds a memory: ``memory.db`` (SQLite, WAL) with passages, triples, the extraction
-and embedding caches and the graph; a folder lock keeps other processes out. Passages live in
-namespaces (one per user, say) that never see each other.
+and embedding caches and the graph; a folder lock keeps other processes out. With a
+``database_url`` (``postgresql://...``) the same tables live in Postgres instead and any number
+of worker processes share the memory, each searching its own in-memory graph that follows the
+others' writes (:mod:`memagents.graphmem.sync`). Passages live in namespaces (one per user,
+say) that never see each other.
 
 ``add`` records passages first (status ``pending``), extracts triples with one LLM call per
 passage (cached by content hash), embeds only strings never seen before, updates the graph
@@ -62,6 +65,7 @@ from memagents.models import (
     resolve_embeddings,
 )
 from memagents.stores import FolderLock
+from memagents.stores.postgres import is_postgres_url
 
 __all__ = ["DEFAULT_NAMESPACE", "GraphMemory", "check_namespace"]
 
@@ -96,7 +100,7 @@ class GraphMemory(Memory, Adaptable):
         folder: Path,
         *,
         db: GraphDB,
-        lock: FolderLock,
+        lock: FolderLock | None,
         embeddings: Embeddings,
         embeddings_key: str,
         preset: Preset,
@@ -128,8 +132,11 @@ class GraphMemory(Memory, Adaptable):
         budget: Budget | None = None,
         namespace: str = DEFAULT_NAMESPACE,
         settings: Settings | None = None,
+        database_url: str | None = None,
+        refresh_interval: float = 1.0,
     ) -> GraphMemory:
-        """Open (or create) the memory in ``folder`` (default: the ``home`` setting).
+        """Open (or create) the memory in ``folder`` (default: the ``home`` setting), or in
+        the Postgres database of ``database_url``.
 
         Args:
             folder: The memory folder; created when missing.
@@ -146,9 +153,17 @@ class GraphMemory(Memory, Adaptable):
             budget: Limits on LLM calls and tokens for this memory's lifetime.
             namespace: Default namespace of every operation.
             settings: Settings object (default: from ``MEMAGENTS_*`` variables).
+            database_url: ``postgresql://USER:PASSWORD@HOST:PORT/DBNAME`` (default: the
+                ``database_url`` setting, ``MEMAGENTS_DATABASE_URL``): keep the memory in
+                Postgres, shared by every worker that opens it, with no folder lock
+                (``folder`` then only holds what adapters keep beside the memory). Needs
+                ``pip install 'memagents[postgres]'``.
+            refresh_interval: With Postgres: a worker checks at most this often (seconds)
+                whether other workers changed the memory before it searches; until then it
+                answers from the graph it has. Writes always bring it up to date first.
 
         Raises:
-            StoreLockedError: Another process has this memory open.
+            StoreLockedError: Another process has this memory open (a folder memory).
             ConfigError: The folder was built with other embeddings or another preset graph,
                 or ``folder`` is not a usable folder path (a file, under a file, too long...).
             StorageError: The folder cannot be created (e.g. no permission).
@@ -157,14 +172,17 @@ class GraphMemory(Memory, Adaptable):
         settings = settings or get_settings()
         check_namespace(namespace)
         the_preset = get_preset(preset)
+        url = _check_url(database_url if database_url is not None else settings.database_url,
+                         refresh_interval)
         root = _make_folder(folder if folder is not None else settings.home)
-        lock = FolderLock(root)
-        lock.acquire(timeout=0)
+        lock = None if url else FolderLock(root)
+        if lock is not None:
+            lock.acquire(timeout=0)
         db: GraphDB | None = None
         try:
             emb = resolve_embeddings(embeddings or settings.embeddings, settings)
             key = embeddings_id(emb)
-            db = GraphDB(root / "memory.db")
+            db = GraphDB(url or root / "memory.db", refresh_interval=refresh_interval)
             _check_identity(db, "embeddings", key, "embeddings=")
             _check_identity(db, "graph_config", repr(the_preset.graph), "preset=")
             structured = StructuredLLM.coerce(llm, settings=settings, budget=budget)
@@ -176,7 +194,8 @@ class GraphMemory(Memory, Adaptable):
         except BaseException:
             if db is not None:
                 db.close()
-            lock.release()
+            if lock is not None:
+                lock.release()
             raise
 
     def close(self) -> None:
@@ -185,7 +204,8 @@ class GraphMemory(Memory, Adaptable):
             return
         self._state.closed = True
         self._state.db.close()
-        self._lock.release()
+        if self._lock is not None:
+            self._lock.release()
 
     def __enter__(self) -> Self:
         return self
@@ -194,7 +214,8 @@ class GraphMemory(Memory, Adaptable):
         self.close()
 
     def __repr__(self) -> str:
-        return f"GraphMemory({str(self.folder)!r}, preset={self.preset.name!r})"
+        where = self.db.location if self.db.shared else str(self.folder)
+        return f"GraphMemory({where!r}, preset={self.preset.name!r})"
 
     # ------------------------------------------------------------- attributes
     @property
@@ -204,8 +225,8 @@ class GraphMemory(Memory, Adaptable):
 
     @property
     def db(self) -> GraphDB:
-        """The memory's own SQLite tables (``memory.db``); not a LangGraph store (that is
-        :meth:`as_store`)."""
+        """The memory's own tables (``memory.db``, or the Postgres database); not a LangGraph
+        store (that is :meth:`as_store`)."""
         return self._state.db
 
     @property
@@ -550,6 +571,24 @@ def _make_folder(folder: Any) -> Path:
             "you can write to."
         ) from exc
     return root
+
+
+def _check_url(url: str | None, refresh_interval: float) -> str | None:
+    """The Postgres URL of a shared memory (None: a folder memory); ConfigError when bad."""
+    if isinstance(refresh_interval, bool) or not isinstance(refresh_interval, (int, float)) or (
+        not refresh_interval >= 0
+    ):
+        raise ConfigError(
+            f"refresh_interval must be a number of seconds >= 0, got {refresh_interval!r}."
+        )
+    if url is None or not str(url).strip():
+        return None
+    if not is_postgres_url(url):
+        raise ConfigError(
+            f"database_url must be a postgresql:// URL, got {str(url)[:40]!r}...; use "
+            "postgresql://USER:PASSWORD@HOST:PORT/DBNAME, or leave it unset for a folder memory."
+        )
+    return str(url).strip()
 
 
 def _check_identity(db: GraphDB, key: str, value: str, argument: str) -> None:

@@ -81,7 +81,7 @@ class MemoryState:
 
     Attributes:
         folder: The memory folder.
-        db: The memory's SQLite tables (``memory.db``).
+        db: The memory's tables (``memory.db``, or the Postgres database of ``database_url``).
         embeddings: The embedding model.
         embeddings_key: Its identity (the vector cache's model key).
         preset: The preset the graph was built with (and the default search preset).
@@ -166,15 +166,13 @@ class MemoryState:
         return np.stack([cached[k] for k in keys]) if keys else np.zeros((0, 0), np.float32)
 
     def index(self, namespace: str) -> GraphIndex:
-        """The in-memory graph of a (checked) namespace, loaded from SQLite on first use."""
+        """The in-memory graph of a (checked) namespace, loaded from the database on first
+        use; on Postgres kept in step with other workers' changes (:meth:`GraphDB.graph`)."""
         with self.mutex:
-            if namespace not in self.indexes:
-                index = GraphIndex(self.preset.graph, embed=self.embed)
-                triples = self.db.triples(namespace)
-                rows = self.db.passages(namespace, status="indexed")
-                if rows:
-                    index.add([(p.id, p.text, triples.get(p.id, [])) for p in rows])
-                self.indexes[namespace] = index
+            self.indexes[namespace] = self.db.graph(
+                namespace, self.indexes.get(namespace),
+                lambda: GraphIndex(self.preset.graph, embed=self.embed),
+            )
             return self.indexes[namespace]
 
     def view(self, namespace: str) -> KnowledgeView:
@@ -189,7 +187,7 @@ class MemoryState:
             return cached[1]
 
     def reload(self, namespace: str) -> None:
-        """Forget the in-memory graph so the next use rebuilds it from SQLite."""
+        """Forget the in-memory graph so the next use rebuilds it from the database."""
         with self.mutex:
             self.indexes.pop(namespace, None)
             self.views.pop(namespace, None)
