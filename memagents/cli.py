@@ -55,6 +55,9 @@ LAZY_GROUPS: dict[str, LazyGroupSpec] = {
     "bench": LazyGroupSpec(
         "memagents.browsecomp.cli", "bench_app",
         "Browse benchmarks: grade answers (and, later, synthesize and re-verify releases)."),
+    "insights": LazyGroupSpec(
+        "memagents.insights.cli", "insights_app",
+        "Insight store (CORE): learn insights from failed and successful attempts."),
 }
 
 
