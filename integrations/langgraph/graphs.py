@@ -25,6 +25,13 @@ set). The sync builders :func:`adaptive_rag_graph`, :func:`memory_agent_graph` a
   Stream with ``stream_mode="updates"`` to watch each step's memory diff (``"diff"``); the
   answer, the memory and the evidence (``documents``) are in the final state. With the
   platform's checkpointer, ``keep_memory`` lets a thread's follow-up start from its memory.
+* ``insight_solver``: the self-improving solver of the insight store
+  (:func:`memagents.insights.workflow.build_insight_solver`) over the
+  :class:`~memagents.insights.InsightStore` in ``MEMAGENTS_HOME/insights``. Input
+  ``{"question": ..., "expected": ...}``: the insights that helped on similar problems are
+  injected, the answer is verified against ``expected`` and credited to them, and a failure
+  is reflected on (``config["configurable"]["learn"] = False`` only records). Per-run
+  ``namespace`` in ``configurable`` or the context.
 
 Settings come from the environment (``MEMAGENTS_LLM``, ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``,
 ``MEMAGENTS_HOME``, ``MEMAGENTS_EMBEDDINGS``; see ``memagents config``). Compiled graphs and the
@@ -48,8 +55,10 @@ __all__ = [
     "GATE_POLICY_ENV",
     "adaptive_rag_graph",
     "hypergraph_rag_graph",
+    "insight_solver_graph",
     "make_adaptive_rag",
     "make_hypergraph_rag",
+    "make_insight_solver",
     "make_memory_agent",
     "memory_agent_graph",
     "reset",
@@ -153,6 +162,39 @@ def hypergraph_rag_graph(config: RunnableConfig | None = None) -> Any:
         return _graphs[key]
 
 
+def _insight_store(home: Path, embeddings: str, llm: str) -> Any:
+    """The InsightStore in ``home/insights``, opened once per process (it holds the folder
+    lock)."""
+    from memagents.insights import InsightStore
+
+    folder = Path(home) / "insights"
+    key = (str(folder.resolve()), embeddings)
+    if key not in _memories:
+        store = InsightStore.open(folder, llm=llm, embeddings=embeddings)
+        _memories[key] = store
+        atexit.register(store.close)
+    return _memories[key]
+
+
+def insight_solver_graph(config: RunnableConfig | None = None) -> Any:
+    """The insight store's self-improving solver over ``MEMAGENTS_HOME/insights`` (cached
+    per settings and ``learn``); LangGraph Server supplies the checkpointer."""
+    from memagents.config import get_settings
+    from memagents.insights import build_insight_solver
+
+    settings = get_settings()
+    configurable = (config or {}).get("configurable") or {}
+    learn = str(configurable.get("learn", True)).lower() not in ("false", "0", "no")
+    key = ("insight_solver", *_llm_key(settings), learn, str(settings.home),
+           settings.embeddings)
+    with _lock:
+        if key not in _graphs:
+            store = _insight_store(settings.home, settings.embeddings, str(settings.llm))
+            _graphs[key] = build_insight_solver(settings.llm, store, learn=learn,
+                                                name="insight_solver")
+        return _graphs[key]
+
+
 async def make_adaptive_rag(config: RunnableConfig) -> Any:
     """Graph factory of ``adaptive_rag`` (LangGraph Server); see :func:`adaptive_rag_graph`."""
     return await asyncio.to_thread(adaptive_rag_graph, config)
@@ -167,6 +209,12 @@ async def make_hypergraph_rag(config: RunnableConfig) -> Any:
     """Graph factory of ``hypergraph_rag`` (LangGraph Server); see
     :func:`hypergraph_rag_graph`."""
     return await asyncio.to_thread(hypergraph_rag_graph, config)
+
+
+async def make_insight_solver(config: RunnableConfig) -> Any:
+    """Graph factory of ``insight_solver`` (LangGraph Server); see
+    :func:`insight_solver_graph`."""
+    return await asyncio.to_thread(insight_solver_graph, config)
 
 
 def reset() -> None:
