@@ -32,7 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "integrations" / "langgraph" / "langgraph.json"
 EXPECTED = {"adaptive_rag": {"gate", "retrieve", "answer"}, "memory_agent": {"agent", "tools"},
             "hypergraph_rag": {"start", "retrieve", "evolve", "merge", "plan", "subqueries",
-                               "answer"}}
+                               "answer"},
+            "browse_agent": {"start", "think", "act", "answer"}}
+WEB_SEARCH_ENV = ("MEMAGENTS_SEARXNG_URL", "MEMAGENTS_BRAVE_API_KEY", "BRAVE_SEARCH_API_KEY",
+                  "MEMAGENTS_TAVILY_API_KEY", "TAVILY_API_KEY")
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +181,8 @@ def test_every_graph_loads_and_runs_on_the_loopback_server(
     monkeypatch.setenv("MEMAGENTS_LLM", "openai:gpt-4o-mini")
     monkeypatch.setenv("MEMAGENTS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MEMAGENTS_EMBEDDINGS", "hash")
+    for name in WEB_SEARCH_ENV:  # browse_agent: the offline sample web
+        monkeypatch.delenv(name, raising=False)
     openai_server.add_rule("If you need help", "Velmora")
     openai_server.default_reply = "Hello from the agent."
     modules: dict[Path, Any] = {}
@@ -237,6 +242,24 @@ def test_every_graph_loads_and_runs_on_the_loopback_server(
         merging = load_graph(modules[hyper_file], "make_hypergraph_rag",
                              {"configurable": {"merge": "never"}})
         assert merging is not graphs["hypergraph_rag"]
+
+        # browse_agent on the offline sample web (no search backend configured), sync and
+        # async (a fetcher per event loop)
+        band = "https://wiki.firdoria.test/wiki/the-baelven-orchards.html"
+        openai_server.add_rule("You are a careful web research agent", lambda body: (
+            {"action": "fetch", "url": band} if "[1] fetch" not in json.dumps(body) else
+            {"action": "answer", "exact_answer": "Nolvennor", "confidence": 90,
+             "explanation": "formed in Nolvennor", "citations": [band]}))
+        question = {"question": "Where was The Baelven Orchards formed?"}
+        out = graphs["browse_agent"].invoke(question)
+        assert (out["answer"], out["citations"], out["tool_calls"]) == ("Nolvennor", [band], 1)
+        assert "formed in Nolvennor" in out["steps"][0]["text"]
+        out = asyncio.run(graphs["browse_agent"].ainvoke(question))
+        assert (out["answer"], out["citations"]) == ("Nolvennor", [band])
+        browse_file = (CONFIG.parent / graph_specs()["browse_agent"].rsplit(":", 1)[0]).resolve()
+        budget = load_graph(modules[browse_file], "make_browse_agent",
+                            {"configurable": {"max_tool_calls": 3}})
+        assert budget is not graphs["browse_agent"]
     finally:
         for module in modules.values():
             module.reset()

@@ -113,6 +113,9 @@ def langgraph_dev(workdir: Path, env: dict[str, str]) -> Iterator[httpx.Client]:
 def _server_env(tmp_path: Path, openai_server: OpenAIServer) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.upper().startswith(("LANGSMITH_", "LANGCHAIN_"))}
+    for name in ("MEMAGENTS_SEARXNG_URL", "MEMAGENTS_BRAVE_API_KEY", "BRAVE_SEARCH_API_KEY",
+                 "MEMAGENTS_TAVILY_API_KEY", "TAVILY_API_KEY"):  # browse_agent: offline web
+        env.pop(name, None)
     env.update(openai_server.env())
     env.update({
         "MEMAGENTS_LLM": "openai:gpt-4o-mini",
@@ -138,6 +141,11 @@ def test_langgraph_dev_serves_and_runs_the_graphs(
         pytest.skip("langgraph-api is not installed: `pip install -e '.[server]'` (or `make "
                     "server`) installs LangGraph Server; `make test` does")
     openai_server.add_rule("If you need help", "Velmora")
+    band = "https://wiki.firdoria.test/wiki/the-baelven-orchards.html"
+    openai_server.add_rule("You are a careful web research agent", lambda body: (
+        {"action": "fetch", "url": band} if "[1] fetch" not in json.dumps(body) else
+        {"action": "answer", "exact_answer": "Nolvennor", "confidence": 90,
+         "explanation": "formed in Nolvennor", "citations": [band]}))
     openai_server.default_reply = "Hello from the agent."
     workdir = tmp_path / "integrations" / "langgraph"
     config = json.loads(CONFIG.read_text())
@@ -174,6 +182,15 @@ def test_langgraph_dev_serves_and_runs_the_graphs(
         out = run.json()  # an empty memory: nothing retrieved, answered without a model call
         assert (out.get("stop_reason"), out.get("known")) == ("no_evidence", False), out
         assert "do not know" in out["answer"]
+
+        run = client.post("/runs/wait", timeout=RUN_SECONDS, json={
+            "assistant_id": "browse_agent",  # the offline sample web, on the server's loop
+            "input": {"question": "Where was The Baelven Orchards formed?"},
+        })
+        assert run.status_code == 200, run.text
+        out = run.json()
+        assert (out.get("answer"), out.get("citations")) == ("Nolvennor", [band]), out
+        assert "formed in Nolvennor" in out["steps"][0]["text"]
 
     assert len(openai_server.chat_requests) >= 2, "the graphs called the scripted model"
     assert (workdir / ".langgraph_api").is_dir(), "server state stays in the temporary folder"

@@ -6,8 +6,8 @@ server runs factories on its event loop and, under ``langgraph dev``, fails any 
 there (opening the memory folder and its SQLite database are blocking). Importing this module
 touches no setting and no model, so the server starts even when no LLM is configured yet
 (building a graph then raises a :class:`~memagents.errors.ConfigError` naming the variables to
-set). The sync builders :func:`adaptive_rag_graph`, :func:`memory_agent_graph` and
-:func:`hypergraph_rag_graph` are the same without the thread.
+set). The sync builders :func:`adaptive_rag_graph`, :func:`memory_agent_graph`,
+:func:`hypergraph_rag_graph` and :func:`browse_agent_graph` are the same without the thread.
 
 * ``adaptive_rag``: the retrieve-or-recall workflow
   (:func:`memagents.gate.workflow.build_adaptive_rag`) over the GraphMemory in ``MEMAGENTS_HOME``;
@@ -32,6 +32,14 @@ set). The sync builders :func:`adaptive_rag_graph`, :func:`memory_agent_graph` a
   injected, the answer is verified against ``expected`` and credited to them, and a failure
   is reflected on (``config["configurable"]["learn"] = False`` only records). Per-run
   ``namespace`` in ``configurable`` or the context.
+* ``browse_agent``: the browse agent (:func:`memagents.web.browse.build_browse_agent`): input
+  ``{"question": ...}`` (or a human message), answer with citations of fetched pages in
+  ``answer`` / ``citations`` / ``response`` (BrowseComp's format), every action in ``steps``.
+  Search is ``open_search()`` over the hosted backends configured (``MEMAGENTS_SEARXNG_URL``,
+  ``MEMAGENTS_BRAVE_API_KEY``, ``MEMAGENTS_TAVILY_API_KEY``) with a fetcher from the
+  ``MEMAGENTS_WEB_*`` settings; with none configured, the sample world's offline web (started
+  once per process on loopback, stopped at exit) and its local index. The tool budget is
+  ``config["configurable"]["max_tool_calls"]`` (default 20).
 
 Settings come from the environment (``MEMAGENTS_LLM``, ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``,
 ``MEMAGENTS_HOME``, ``MEMAGENTS_EMBEDDINGS``; see ``memagents config``). Compiled graphs and the
@@ -54,9 +62,11 @@ from langchain_core.runnables import RunnableConfig
 __all__ = [
     "GATE_POLICY_ENV",
     "adaptive_rag_graph",
+    "browse_agent_graph",
     "hypergraph_rag_graph",
     "insight_solver_graph",
     "make_adaptive_rag",
+    "make_browse_agent",
     "make_hypergraph_rag",
     "make_insight_solver",
     "make_memory_agent",
@@ -78,6 +88,7 @@ def _process_state() -> Any:
     fresh.lock = threading.Lock()  # type: ignore[attr-defined]
     fresh.graphs = {}  # type: ignore[attr-defined]
     fresh.memories = {}  # type: ignore[attr-defined]
+    fresh.webs = {}  # type: ignore[attr-defined]
     return sys.modules.setdefault(name, fresh)
 
 
@@ -85,6 +96,7 @@ _state = _process_state()
 _lock: threading.Lock = _state.lock
 _graphs: dict[tuple[Any, ...], Any] = _state.graphs
 _memories: dict[tuple[str, str], Any] = _state.memories
+_webs: dict[tuple[Any, ...], Any] = _state.__dict__.setdefault("webs", {})
 
 
 def _llm_key(settings: Any) -> tuple[Any, ...]:
@@ -162,6 +174,103 @@ def hypergraph_rag_graph(config: RunnableConfig | None = None) -> Any:
         return _graphs[key]
 
 
+class _LoopFetchers:
+    """Fetchers for a graph served on any event loop: a :class:`~memagents.web.fetch.Fetcher`
+    belongs to the loop it first ran in, so each loop gets its own (LangGraph Server runs graphs
+    on its loop, scripts and tests on theirs), and sync calls share one, one fetch at a time."""
+
+    def __init__(self, settings: Any) -> None:
+        import weakref
+
+        self.settings = settings
+        self._by_loop: Any = weakref.WeakKeyDictionary()
+        self._sync: Any = None
+        self._lock = threading.Lock()
+
+    async def afetch(self, url: str) -> Any:
+        from memagents.web.fetch import Fetcher
+
+        loop = asyncio.get_running_loop()
+        fetcher = self._by_loop.get(loop)
+        if fetcher is None:  # built off the loop: a cache folder opens SQLite
+            fetcher = self._by_loop.setdefault(
+                loop, await asyncio.to_thread(Fetcher, self.settings))
+        return await fetcher.afetch(url)
+
+    def fetch(self, url: str) -> Any:
+        from memagents.web.fetch import Fetcher
+
+        with self._lock:
+            if self._sync is None:
+                self._sync = Fetcher(self.settings)
+            return self._sync.fetch(url)
+
+    def close(self) -> None:
+        from contextlib import suppress
+
+        from memagents.errors import InputError
+
+        for fetcher in [*self._by_loop.values(), self._sync]:
+            with suppress(InputError):  # its loop runs in another thread: that loop keeps it
+                if fetcher is not None:
+                    fetcher.close()
+        self._by_loop.clear()
+        self._sync = None
+
+
+def _web(settings: Any) -> tuple[tuple[Any, ...], Any, Any]:
+    """(key, search, fetcher) of the browse agent: the configured hosted search backends and a
+    fetcher from the settings, else the sample world's offline web (started once per process,
+    kept alive, stopped at exit)."""
+    from contextlib import ExitStack
+
+    from memagents.web.fetch import FetchSettings
+    from memagents.web.search import configured_backends, open_search
+
+    hosted = configured_backends(settings)
+    if hosted:
+        key: tuple[Any, ...] = ("hosted", *hosted, settings.searxng_url, settings.web_allow_hosts,
+                                settings.web_resolve, settings.web_user_agent,
+                                str(settings.web_cache_dir))
+        if key not in _webs:
+            fetchers = _LoopFetchers(FetchSettings.from_settings(settings))
+            _webs[key] = (open_search(settings=settings), fetchers, fetchers.close)
+            atexit.register(fetchers.close)
+    else:
+        key = ("offline",)
+        if key not in _webs:
+            from memagents.web.offline import fetch_settings_for, offline_web
+
+            stack = ExitStack()
+            web = stack.enter_context(offline_web())
+            fetchers = _LoopFetchers(fetch_settings_for(web.server))
+            stack.callback(fetchers.close)
+            _webs[key] = (web.search, fetchers, stack.close)
+            atexit.register(stack.close)
+    search, fetcher, _close = _webs[key]
+    return key, search, fetcher
+
+
+def browse_agent_graph(config: RunnableConfig | None = None) -> Any:
+    """The browse agent over the configured web, else the offline sample web (cached per
+    settings and tool budget)."""
+    from memagents.config import get_settings
+    from memagents.web.browse import BrowseSettings, build_browse_agent
+
+    settings = get_settings()
+    configurable = (config or {}).get("configurable") or {}
+    calls = int(configurable.get("max_tool_calls") or 20)
+    llm_key = _llm_key(settings)
+    with _lock:
+        web_key, search, fetcher = _web(settings)
+        key = ("browse_agent", *llm_key, calls, *web_key)
+        if key not in _graphs:
+            _graphs[key] = build_browse_agent(
+                settings.llm, search, fetcher, settings=BrowseSettings(max_tool_calls=calls),
+                name="browse_agent")
+        return _graphs[key]
+
+
 def _insight_store(home: Path, embeddings: str, llm: str) -> Any:
     """The InsightStore in ``home/insights``, opened once per process (it holds the folder
     lock)."""
@@ -211,6 +320,11 @@ async def make_hypergraph_rag(config: RunnableConfig) -> Any:
     return await asyncio.to_thread(hypergraph_rag_graph, config)
 
 
+async def make_browse_agent(config: RunnableConfig) -> Any:
+    """Graph factory of ``browse_agent`` (LangGraph Server); see :func:`browse_agent_graph`."""
+    return await asyncio.to_thread(browse_agent_graph, config)
+
+
 async def make_insight_solver(config: RunnableConfig) -> Any:
     """Graph factory of ``insight_solver`` (LangGraph Server); see
     :func:`insight_solver_graph`."""
@@ -218,9 +332,13 @@ async def make_insight_solver(config: RunnableConfig) -> Any:
 
 
 def reset() -> None:
-    """Forget the cached graphs and close the opened memories (tests, settings changes)."""
+    """Forget the cached graphs, close the opened memories and stop the offline web (tests,
+    settings changes)."""
     with _lock:
         _graphs.clear()
         for memory in _memories.values():
             memory.close()
         _memories.clear()
+        for _search, _fetcher, close in _webs.values():
+            close()
+        _webs.clear()
