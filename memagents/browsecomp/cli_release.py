@@ -12,7 +12,7 @@ on the ``bench`` group as well (``bench_app.command("reverify")(reverify_cmd)``)
   schedule (APScheduler), then re-verify the live releases; ``--preview K`` prints the next K
   run times and exits. The synthesis step is a callable ``synthesize(anchor=, n=,
   **options)`` named by ``--synthesizer MODULE:FUNCTION`` (default
-  :data:`DEFAULT_SYNTHESIZER`, set once the synthesis workflow's entry point lands).
+  :data:`DEFAULT_SYNTHESIZER`: the built-in workflow, :func:`memagents.browsecomp.run.synthesize`).
 * ``releases OUT``: list the versions (``--verify`` checks every file's hash).
 
 Errors are library errors naming the flag to fix; ``memagents.cli.main`` prints them.
@@ -37,7 +37,7 @@ __all__ = ["DEFAULT_SYNTHESIZER", "release_app", "releases_cmd", "reverify_cmd",
 
 #: ``MODULE:FUNCTION`` of the synthesis entry point the schedule calls (None: pass
 #: ``--synthesizer``). The function takes ``anchor=``, ``n=`` and the options given.
-DEFAULT_SYNTHESIZER: str | None = None
+DEFAULT_SYNTHESIZER: str | None = "memagents.browsecomp.run:synthesize"
 
 release_app = typer.Typer(help="Benchmark releases: re-verify, schedule, list.",
                           no_args_is_help=True, add_completion=False,
@@ -208,7 +208,8 @@ def schedule_cmd(
         "--reverify/--no-reverify", help="Re-verify the live releases after each run.")] = True,
     synthesizer: Annotated[str | None, typer.Option(
         "--synthesizer", metavar="MODULE:FUNCTION",
-        help="The synthesis step (default: the built-in workflow once wired).")] = None,
+        help="The synthesis step (default: the built-in workflow, "
+             "memagents.browsecomp.run:synthesize).")] = None,
     preview: Annotated[int | None, typer.Option(
         "--preview", min=1, metavar="K", help="Print the next K run times and exit.")] = None,
 ) -> None:

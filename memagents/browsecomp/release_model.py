@@ -171,7 +171,12 @@ class ReleaseInfo:
 
 @dataclass(frozen=True, kw_only=True)
 class Dropped:
-    """A candidate left out of a release: why, and which release already has it."""
+    """A candidate left out of a release: why, and which release already has it.
+
+    Example:
+        >>> Dropped(id="q-1", reason="duplicate_question", release="v1").to_dict()["reason"]
+        'duplicate_question'
+    """
 
     id: str
     reason: str

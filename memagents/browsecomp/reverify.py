@@ -109,7 +109,13 @@ class EvidenceCheck:
 
 @dataclass(frozen=True, kw_only=True)
 class ItemCheck:
-    """The verdict on one question: ``kept``, ``retired`` or ``unverified``, with reasons."""
+    """The verdict on one question: ``kept``, ``retired`` or ``unverified``, with reasons.
+
+    Example:
+        >>> ItemCheck(id="q-1", verdict="retired", reasons=("evidence_gone",),
+        ...           evidence=()).to_dict()["reasons"]
+        ['evidence_gone']
+    """
 
     id: str
     verdict: Verdict
@@ -132,6 +138,12 @@ class ReverifyReport:
         pages: Distinct URLs fetched; ``fetch_errors`` of them failed.
         release: The new version written (``None`` when nothing was retired or ``write=False``).
         report_path: Where the report was written (``None`` with ``write=False``).
+
+    Example:
+        >>> r = ReverifyReport(source="v1", checked_at="2026-12-10T00:00:00Z", items=(),
+        ...                    pages=0, fetch_errors=0)
+        >>> r.counts()
+        {'checked': 0, 'kept': 0, 'retired': 0, 'unverified': 0}
     """
 
     source: str

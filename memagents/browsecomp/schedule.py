@@ -31,6 +31,8 @@ from __future__ import annotations
 import logging
 import re
 import signal
+import socket
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -233,7 +235,11 @@ class ScheduleSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class JobRun:
-    """One run of a :class:`ReleaseJob`: the release written, or why none was."""
+    """One run of a :class:`ReleaseJob`: the release written, or why none was.
+
+    Example:
+        >>> JobRun(started_at=datetime(2026, 12, 3), anchor="2026-01-01", empty=True).release
+    """
 
     started_at: datetime
     anchor: str
@@ -352,6 +358,58 @@ def build_scheduler(job: Callable[[], Any], settings: ScheduleSettings,
     return sched
 
 
+def _watch_signals(sched: Any) -> Callable[[], None]:
+    """Stop ``sched`` gracefully on SIGINT / SIGTERM; returns the function undoing it.
+
+    The Python-level handler does nothing on the first signal: the interpreter writes the
+    signal number to a socket (``signal.set_wakeup_fd``) and a watcher thread shuts the
+    scheduler down from there, waiting for the running job. A handler doing it itself would
+    take the scheduler's locks inside whatever code it interrupted (a deadlock), and
+    APScheduler swallows exceptions raised while it submits a job. A second SIGINT raises
+    KeyboardInterrupt in the main thread (stop now).
+    """
+    from apscheduler.schedulers.base import SchedulerNotRunningError
+
+    wanted = {int(signal.SIGINT), int(signal.SIGTERM)}
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    seen = {"signals": 0}
+
+    def watch() -> None:
+        while (data := reader.recv(1)) and data != b"\0":
+            if data[0] in wanted:
+                logger.warning("bench schedule: stopping; the running job finishes first")
+                try:
+                    sched.shutdown(wait=True)
+                except SchedulerNotRunningError:
+                    pass
+                return
+
+    def on_signal(signum: int, frame: Any) -> None:
+        seen["signals"] += 1
+        if seen["signals"] > 1 and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+
+    old_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    watcher = threading.Thread(target=watch, name="bench-schedule-signals", daemon=True)
+    watcher.start()
+
+    def undo() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        signal.set_wakeup_fd(old_fd)
+        try:
+            writer.send(b"\0")
+        except OSError:
+            pass
+        watcher.join(timeout=5)
+        reader.close()
+        writer.close()
+
+    return undo
+
+
 def run_schedule(job: Callable[[], Any], settings: ScheduleSettings, *,
                  handle_signals: bool = True) -> int:
     """Run ``job`` on the schedule until stopped (or ``max_runs``); returns the runs made.
@@ -359,25 +417,12 @@ def run_schedule(job: Callable[[], Any], settings: ScheduleSettings, *,
     With ``handle_signals`` (main thread only), SIGINT and SIGTERM stop the schedule after the
     running job finishes; a second SIGINT interrupts it.
     """
-    from apscheduler.schedulers.base import SchedulerNotRunningError
-
     sched = build_scheduler(job, settings)
-    previous: dict[int, Any] = {}
-
-    def stop(signum: int, frame: Any) -> None:
-        logger.warning("bench schedule: stopping after the running job (signal %d)", signum)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        try:
-            sched.shutdown(wait=True)
-        except SchedulerNotRunningError:
-            pass
-
-    if handle_signals:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, stop)
+    main = threading.current_thread() is threading.main_thread()
+    undo = _watch_signals(sched) if handle_signals and main else None
     try:
         sched.start()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        if undo is not None:
+            undo()
     return int(sched.runs_done["runs"])
