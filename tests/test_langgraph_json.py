@@ -33,7 +33,8 @@ CONFIG = ROOT / "integrations" / "langgraph" / "langgraph.json"
 EXPECTED = {"adaptive_rag": {"gate", "retrieve", "answer"}, "memory_agent": {"agent", "tools"},
             "hypergraph_rag": {"start", "retrieve", "evolve", "merge", "plan", "subqueries",
                                "answer"},
-            "browse_agent": {"start", "think", "act", "answer"}}
+            "browse_agent": {"start", "think", "act", "answer"},
+            "insight_solver": {"inject", "solve", "record", "learn"}}
 WEB_SEARCH_ENV = ("MEMAGENTS_SEARXNG_URL", "MEMAGENTS_BRAVE_API_KEY", "BRAVE_SEARCH_API_KEY",
                   "MEMAGENTS_TAVILY_API_KEY", "TAVILY_API_KEY")
 
