@@ -210,8 +210,8 @@ class GraphDB:
                 str(location), migrations=POSTGRES_MIGRATIONS, name="graph memory"
             )
             self._pgvector = bool(self.sql.query_one(
-                "SELECT 1 FROM information_schema.columns WHERE table_name = 'vectors' "
-                "AND column_name = 'vec' AND udt_name = 'vector'"
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = 'vectors' AND column_name = 'vec' AND udt_name = 'vector'"
             ))
             self.sync: LocalSync | SharedSync = SharedSync(self, refresh_interval, clock)
         else:

@@ -130,7 +130,8 @@ class SharedSync:
         self.interval = float(refresh_interval)
         self.clock = clock
         self.tracked: dict[str, _Tracked] = {}
-        self.refreshes = 0  # incremental refreshes done (observability, tests)
+        self.refreshes = 0  # incremental refreshes of a reading worker (observability, tests)
+        self.catch_ups = 0  # writes that first caught up with another worker's write
         self._lock = threading.RLock()
 
     @property
@@ -193,6 +194,7 @@ class SharedSync:
                 if changed:
                     fill(self.db, namespace, index, changed)
                 tracked.version = version
+                self.catch_ups += 1
             return _difference(conn, namespace, index), skip
 
     def after_write(self, conn: Any, namespace: str, ids: Sequence[str]) -> int:

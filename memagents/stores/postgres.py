@@ -214,9 +214,12 @@ class PostgresDatabase:
 
     @staticmethod
     def advisory_lock(conn: _Conn, key: str) -> None:
-        """Take the transaction-scoped advisory lock named ``key`` (waits for its holder; the
-        lock is released when the transaction ends, also when the holder's process dies)."""
-        conn.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (LOCK_CLASS, key))
+        """Take the transaction-scoped advisory lock named ``key`` in the current schema (waits
+        for its holder; released when the transaction ends, also when the holder dies)."""
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(?, hashtext(current_schema() || ' ' || ?))",
+            (LOCK_CLASS, key),
+        )
 
     # -- helpers ----------------------------------------------------------------------------
 

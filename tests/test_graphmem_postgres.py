@@ -1,0 +1,199 @@
+"""Graph memory on both backends: SQLite (a folder) and Postgres (shared by workers).
+
+Equivalences (incremental == one-shot, delete == never added, the stored graph equals the
+in-memory one) run on both backends, and on Postgres with the adds spread over several workers;
+the LangGraph store conformance suite runs on a Postgres memory (its SQLite run is in
+``test_graphmem_store.py``); a worker's graph follows the others' writes incrementally, within
+the refresh interval (a fake clock), and equals a graph loaded from scratch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langgraph.store.base import BaseStore
+from test_graphmem_memory import IDS, PASSAGES, WORLD
+
+from memagents.errors import ConfigError, StorageError
+from memagents.graphmem import GraphMemory
+from memagents.testing.store_conformance import StoreConformanceTests
+
+pytest_plugins = ["conftest_postgres"]
+
+Opener = Callable[..., GraphMemory]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """``opener(name, **kw)``: a memory named ``name`` on the test's backend; on Postgres
+    every call is another worker (its own connection and in-memory graph)."""
+    opened: list[GraphMemory] = []
+    urls: dict[str, str] = {}
+
+    def open_memory(name: str, **kw: Any) -> GraphMemory:
+        kw.setdefault("embeddings", "hash:256")
+        if request.param == "postgres":
+            if name not in urls:
+                urls[name] = request.getfixturevalue("postgres_databases")(tmp_path / name)
+            kw.setdefault("database_url", urls[name])
+            kw.setdefault("refresh_interval", 0)
+        memory = GraphMemory.open(tmp_path / name, **kw)
+        opened.append(memory)
+        return memory
+
+    yield open_memory
+    for memory in opened:
+        memory.close()
+
+
+def _stored_equals_live(memory: GraphMemory, namespace: str = "default") -> bool:
+    stored = {(u, v, round(w, 6), k) for u, v, w, k in memory.db.edges(namespace)}
+    live = {(e.u, e.v, round(e.weight, 6), e.kind) for e in memory.index(namespace).edges()}
+    nodes = set(memory.db.nodes(namespace)) == set(memory.index(namespace).nodes())
+    return stored == live and nodes
+
+
+# ------------------------------------------------------------------ equivalences
+def test_incremental_equals_one_shot_and_delete_equals_never_added(opener: Opener) -> None:
+    third = len(PASSAGES) // 3
+    one_shot = opener("one")
+    one_shot.add_triples(PASSAGES, ids=IDS)
+    stepwise = opener("steps")
+    stepwise.add_triples(PASSAGES[:third], ids=IDS[:third])
+    stepwise.add_triples(PASSAGES[third:], ids=IDS[third:])
+    assert stepwise.index().canonical() == one_shot.index().canonical()
+    first = opener("first")
+    first.add_triples(PASSAGES[:third], ids=IDS[:third])
+    assert sorted(one_shot.delete(IDS[third:]).deleted) == sorted(IDS[third:])
+    assert one_shot.index().canonical() == first.index().canonical()
+    for memory in (one_shot, stepwise, first):
+        assert _stored_equals_live(memory)
+
+
+def test_workers_interleaving_adds_and_deletes_build_the_one_shot_graph(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    third = len(PASSAGES) // 3
+    with GraphMemory.open(tmp_path / "sqlite", embeddings="hash:256") as reference:
+        reference.add_triples(PASSAGES[third:], ids=IDS[third:])
+        expected = reference.index().canonical()
+        expected_edges = {(u, v, round(w, 6)) for u, v, w, _ in reference.db.edges("default")}
+    workers = [GraphMemory.open(tmp_path / f"w{i}", embeddings="hash:256",
+                                database_url=postgres_url, refresh_interval=0) for i in range(3)]
+    try:
+        for start in range(0, len(PASSAGES), 8):  # round robin, each worker's graph stale
+            worker = workers[(start // 8) % 3]
+            worker.add_triples(PASSAGES[start:start + 8], ids=IDS[start:start + 8])
+        workers[1].delete(IDS[:third])
+        for worker in workers:
+            assert worker.index().canonical() == expected
+            assert _stored_equals_live(worker)
+        stored = {(u, v, round(w, 6)) for u, v, w, _ in workers[0].db.edges("default")}
+        assert stored == expected_edges, "the stored graph equals SQLite's"
+        assert workers[2].db.counts("default") == {
+            "pending": 0, "failed": 0, "indexed": len(PASSAGES) - third}
+    finally:
+        for worker in workers:
+            worker.close()
+
+
+def test_search_results_are_the_same_on_both_backends(opener: Opener, tmp_path: Path) -> None:
+    memory = opener("m")
+    memory.add_triples(PASSAGES, ids=IDS, namespace="ns")
+    with GraphMemory.open(tmp_path / "reference", embeddings="hash:256") as reference:
+        reference.add_triples(PASSAGES, ids=IDS, namespace="ns")
+        for q in WORLD.questions[:4]:
+            got = memory.search(q.question, k=5, namespace="ns")
+            want = reference.search(q.question, k=5, namespace="ns")
+            assert got.ids == want.ids
+            assert [h.score for h in got] == pytest.approx([h.score for h in want], abs=1e-9)
+    assert memory.namespaces() == ["ns"] and memory.search("x", namespace="other") == []
+
+
+# ------------------------------------------------------------------ refreshing
+def test_a_stale_worker_answers_from_its_graph_and_refreshes_within_the_interval(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    now = [0.0]
+    writer = GraphMemory.open(tmp_path / "a", embeddings="hash:256", database_url=postgres_url)
+    reader = GraphMemory.open(tmp_path / "b", embeddings="hash:256", database_url=postgres_url,
+                              refresh_interval=5.0)
+    try:
+        reader.db.sync.clock = lambda: now[0]
+        half = len(PASSAGES) // 2
+        writer.add_triples(PASSAGES[:half], ids=IDS[:half])
+        q = WORLD.questions[0].question
+        graph = reader.index()  # loaded now, at the writer's first version
+        before = reader.search(q, k=5)
+        writer.add_triples(PASSAGES[half:], ids=IDS[half:])
+        now[0] = 4.9  # within the interval: the reader answers from the graph it has
+        assert reader.search(q, k=5).ids == before.ids and len(reader.index()) == half
+        now[0] = 5.0  # the interval is over: it catches up, incrementally
+        after = reader.search(q, k=5)
+        assert reader.index() is graph and reader.db.sync.refreshes == 1
+        assert len(graph) == len(PASSAGES) and after.ids == writer.search(q, k=5).ids
+        with GraphMemory.open(tmp_path / "c", embeddings="hash:256",
+                              database_url=postgres_url) as fresh:
+            assert graph.canonical() == fresh.index().canonical()
+        writer.delete(IDS[half:])
+        now[0] = 10.0
+        assert len(reader.index()) == half and reader.db.sync.refreshes == 2
+        assert reader.index().canonical() == writer.index().canonical()
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_a_stale_writer_catches_up_before_it_writes(postgres_url: str, tmp_path: Path) -> None:
+    a = GraphMemory.open(tmp_path / "a", embeddings="hash:256", database_url=postgres_url,
+                         refresh_interval=3600)
+    b = GraphMemory.open(tmp_path / "b", embeddings="hash:256", database_url=postgres_url,
+                         refresh_interval=3600)
+    try:
+        a.add_triples(PASSAGES[:10], ids=IDS[:10])
+        b.index()  # b's graph is at a's first write
+        a.add_triples(PASSAGES[10:20], ids=IDS[10:20])
+        b.add_triples(PASSAGES[20:30], ids=IDS[20:30])  # b is stale: its write catches up
+        assert len(b.index()) == 30 and _stored_equals_live(b)
+        a.db.sync.interval = 0
+        assert a.index().canonical() == b.index().canonical()
+    finally:
+        a.close()
+        b.close()
+
+
+# --------------------------------------------------------------------- opening
+def test_open_refuses_bad_urls_and_names_an_unreachable_server(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="postgresql://"):
+        GraphMemory.open(tmp_path, embeddings="hash", database_url="mysql://x@y/z")
+    with pytest.raises(ConfigError, match="refresh_interval"):
+        GraphMemory.open(tmp_path, embeddings="hash", database_url="postgresql://x@y/z",
+                         refresh_interval=-1)
+    dead = "postgresql://nobody:secret@127.0.0.1:9/none?connect_timeout=2"
+    with pytest.raises(StorageError, match="PostgreSQL is running") as err:
+        GraphMemory.open(tmp_path, embeddings="hash", database_url=dead)
+    assert "secret" not in str(err.value) and "127.0.0.1:9" in str(err.value)
+
+
+def test_the_setting_selects_postgres_and_no_folder_lock_is_taken(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEMAGENTS_DATABASE_URL", postgres_url)
+    with GraphMemory.open(tmp_path, embeddings="hash:256") as one, \
+            GraphMemory.open(tmp_path, embeddings="hash:256") as two:  # same folder: no lock
+        one.add_triples(PASSAGES[:2], ids=IDS[:2])
+        assert one.db.shared and repr(one).startswith("GraphMemory('postgresql://")
+        assert [h.id for h in two.get(IDS[:2])] == IDS[:2]
+        assert not (tmp_path / "memory.db").exists()
+
+
+# ------------------------------------------------------------- store conformance
+class TestGraphMemoryStoreConformanceOnPostgres(StoreConformanceTests):
+    @pytest.fixture
+    def store(self, tmp_path: Path, postgres_url: str) -> Iterator[BaseStore]:
+        with GraphMemory.open(tmp_path, embeddings="hash", database_url=postgres_url) as memory, \
+                memory.as_store() as store:
+            yield store
