@@ -54,7 +54,7 @@ LAZY_GROUPS: dict[str, LazyGroupSpec] = {
         "Hypergraph working memory: multi-step questions over a graph memory."),
     "bench": LazyGroupSpec(
         "memagents.browsecomp.cli", "bench_app",
-        "Browse benchmarks: grade answers (and, later, synthesize and re-verify releases)."),
+        "Browse benchmarks: synthesize, release, re-verify and schedule; grade answers."),
     "insights": LazyGroupSpec(
         "memagents.insights.cli", "insights_app",
         "Insight store (CORE): learn insights from failed and successful attempts."),

@@ -31,13 +31,13 @@ from memagents.errors import ConfigError, InputError
 __all__ = ["bench_app"]
 
 bench_app = typer.Typer(
-    help="Browse benchmarks: grade answers (and, later, synthesize and re-verify releases).",
+    help="Browse benchmarks: synthesize, release, re-verify and schedule; grade answers.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 
 @bench_app.callback()
 def _group() -> None:
-    """Browse benchmarks: grade answers (and, later, synthesize and re-verify releases)."""
+    """Browse benchmarks: synthesize, release, re-verify and schedule; grade answers."""
 
 
 class Calibration(str, Enum):
@@ -184,3 +184,17 @@ def _print(report: Any, chosen: list[str], diagram: Path | None) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(bench_app())
+
+
+# The release commands live in their own modules; they are commands of this group.
+from memagents.browsecomp.cli_release import (
+    releases_cmd,
+    reverify_cmd,
+    schedule_cmd,
+)
+from memagents.browsecomp.cli_synthesize import synthesize_cmd
+
+bench_app.command("synthesize")(synthesize_cmd)
+bench_app.command("reverify")(reverify_cmd)
+bench_app.command("schedule")(schedule_cmd)
+bench_app.command("releases")(releases_cmd)
