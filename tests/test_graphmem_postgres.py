@@ -197,3 +197,49 @@ class TestGraphMemoryStoreConformanceOnPostgres(StoreConformanceTests):
         with GraphMemory.open(tmp_path, embeddings="hash", database_url=postgres_url) as memory, \
                 memory.as_store() as store:
             yield store
+
+
+# ---------------------------------------------------------------------- pgvector
+def _pgvector_server(postgres_server: Any) -> Iterator[Any]:
+    import importlib.util
+
+    import psycopg
+
+    with psycopg.connect(postgres_server.url()) as conn:
+        if conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone():
+            yield postgres_server
+            return
+    spec = importlib.util.find_spec("pgserver")  # a wheel that bundles PostgreSQL + pgvector
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("no PostgreSQL with pgvector here: apt-get install postgresql-15-pgvector "
+                    "(from the PostgreSQL apt repository) or pip install pgserver")
+    from memagents.stores.postgres_server import TemporaryPostgres
+
+    bundled = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    with TemporaryPostgres(bundled) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pgvector_server(postgres_server: Any) -> Iterator[Any]:
+    yield from _pgvector_server(postgres_server)
+
+
+def test_vectors_live_in_a_pgvector_column_when_the_server_has_it(
+    pgvector_server: Any, tmp_path: Path
+) -> None:
+    url = pgvector_server.create_schema("vec")
+    q = WORLD.questions[0].question
+    with GraphMemory.open(tmp_path / "a", embeddings="hash:256", database_url=url) as memory:
+        memory.add_triples(PASSAGES, ids=IDS)
+        assert memory.db.sql.query(
+            "SELECT pg_typeof(vec)::text, vector_dims(vec) FROM vectors LIMIT 1"
+        ) == [("vector", 256)]
+        hits = memory.search(q, k=5)
+    with GraphMemory.open(tmp_path / "b", embeddings="hash:256", database_url=url) as other, \
+            GraphMemory.open(tmp_path / "c", embeddings="hash:256") as reference:
+        reference.add_triples(PASSAGES, ids=IDS)
+        again = other.search(q, k=5)
+        assert other.usage.embedding_texts == 1, "every vector came back from pgvector"
+        assert again.ids == hits.ids == reference.search(q, k=5).ids
+        assert other.index().canonical() == reference.index().canonical()
