@@ -209,6 +209,8 @@ class _Nodes:
                                       fetcher=self.tk.fetcher, settings=self.tk.settings)
             except BudgetExceeded as exc:
                 found = Exploration(seed=state["seed"], problem=f"budget exhausted: {exc}")
+            except MemagentsError as exc:  # an unusable or failed model reply: this seed only
+                found = Exploration(seed=state["seed"], problem=f"{type(exc).__name__}: {exc}")
         stats = {"seeds": 1, "llm_calls": used.llm_calls, "fetches": found.fetches,
                  "searches": found.searches, "dropped_facts": found.dropped_facts}
         return {"exploration": found.to_dict(), "feedback": "", "stats": stats}
@@ -254,6 +256,10 @@ class _Nodes:
             except BudgetExceeded as exc:
                 result, extra = CheckResult(name=name, passed=False,
                                             reason=f"budget exhausted: {exc}"), {}
+            except MemagentsError as exc:  # the check could not run: never release unchecked
+                result, extra = CheckResult(name=name, passed=False,
+                                            reason=f"could not run: {type(exc).__name__}: "
+                                                   f"{exc}"), {}
         update.update(extra)
         stats["llm_calls"] = used.llm_calls
         if not result.passed:
