@@ -25,7 +25,10 @@ from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 from langgraph.store.memory import InMemoryStore
 
-from memagents.errors import ConfigError
+from memagents.browsecomp.candidate import Candidate
+from memagents.browsecomp.research.oracle import WorldOracle
+from memagents.errors import ConfigError, InputError
+from memagents.sample import SampleWorld
 from memagents.testing import OpenAIServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +37,8 @@ EXPECTED = {"adaptive_rag": {"gate", "retrieve", "answer"}, "memory_agent": {"ag
             "hypergraph_rag": {"start", "retrieve", "evolve", "merge", "plan", "subqueries",
                                "answer"},
             "browse_agent": {"start", "think", "act", "answer"},
-            "insight_solver": {"inject", "solve", "record", "learn"}}
+            "insight_solver": {"inject", "solve", "record", "learn"},
+            "browse_synthesis": {"seed"}}
 WEB_SEARCH_ENV = ("MEMAGENTS_SEARXNG_URL", "MEMAGENTS_BRAVE_API_KEY", "BRAVE_SEARCH_API_KEY",
                   "MEMAGENTS_TAVILY_API_KEY", "TAVILY_API_KEY")
 
@@ -264,3 +268,53 @@ def test_every_graph_loads_and_runs_on_the_loopback_server(
     finally:
         for module in modules.values():
             module.reset()
+
+
+@pytest.mark.integration
+def test_browse_synthesis_synthesizes_and_verifies_on_the_offline_web(
+    openai_server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The served synthesis graph on the offline sample web (snapshot 1), its model the
+    sample-world oracle (a simulation) through the real openai client: seeds fan out, two are
+    accepted and one rejected; a candidate handed back in ``verify`` passes every check again;
+    the anchor comes from configurable, else MEMAGENTS_SYNTHESIS_ANCHOR, else 90 days before
+    the offline web's date."""
+    for key, value in openai_server.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MEMAGENTS_LLM", "openai:gpt-4o-mini")
+    monkeypatch.delenv("MEMAGENTS_SYNTHESIS_ANCHOR", raising=False)
+    for name in WEB_SEARCH_ENV:
+        monkeypatch.delenv(name, raising=False)
+    WorldOracle(SampleWorld.generate(0, snapshot=1)).install(openai_server, model="gpt-4o-mini")
+    module = load_module((CONFIG.parent / graph_specs()["browse_synthesis"].rsplit(":", 1)[0])
+                         .resolve())
+    try:
+        graph = load_graph(module, "make_browse_synthesis",
+                           {"configurable": {"anchor": "2026-07-01"}})
+        assert graph.checkpointer is None
+        out = asyncio.run(graph.ainvoke({"seeds": ["The Kilvivo Sessions", "Zalvel",
+                                                   "Mount Hyrren"]}, {"max_concurrency": 3}))
+        status = {c["seed"]: c["status"] for c in out["candidates"]}
+        assert status == {"The Kilvivo Sessions": "accepted", "Zalvel": "accepted",
+                          "Mount Hyrren": "rejected"}
+        assert (out["stats"]["seeds"], out["stats"]["accepted"]) == (3, 2)
+        assert out["stats"]["llm_calls"] > 0
+        accepted = next(Candidate.from_dict(c) for c in out["candidates"]
+                        if c["status"] == "accepted")
+        assert accepted.anchor == "2026-07-01" and all(h.evidence for h in accepted.hops)
+        fresh = Candidate.from_dict({**accepted.to_dict(), "checks": [], "status": "pending"})
+        again = asyncio.run(graph.ainvoke({"verify": [fresh.to_dict()]}))
+        [checked] = again["candidates"]
+        assert checked["status"] == "accepted"
+        assert checked["checks"][0]["name"] == "quotes"
+
+        assert module._synthesis_anchor({}, "2026-10-01") == "2026-07-03"
+        monkeypatch.setenv("MEMAGENTS_SYNTHESIS_ANCHOR", "2026-08-01")
+        assert module._synthesis_anchor({}, "2026-10-01") == "2026-08-01"
+        assert module._synthesis_anchor({"anchor": "2026-05-01"}, None) == "2026-05-01"
+        other = load_graph(module, "make_browse_synthesis", {"configurable": {}})
+        assert other is not graph
+        with pytest.raises(InputError, match="--anchor"):
+            module._synthesis_anchor({"anchor": "soon"}, None)
+    finally:
+        module.reset()

@@ -193,6 +193,17 @@ def test_langgraph_dev_serves_and_runs_the_graphs(
         assert (out.get("answer"), out.get("citations")) == ("Nolvennor", [band]), out
         assert "formed in Nolvennor" in out["steps"][0]["text"]
 
+        run = client.post("/runs/wait", timeout=RUN_SECONDS, json={
+            "assistant_id": "browse_synthesis",  # offline web; the model's replies unusable
+            "input": {"seeds": ["The Kilvivo Sessions"]},
+        })
+        assert run.status_code == 200, run.text
+        out = run.json()
+        assert "candidates" in out, out
+        [candidate] = out["candidates"]
+        assert (candidate["seed"], candidate["status"]) == ("The Kilvivo Sessions", "rejected")
+        assert out["stats"]["seeds"] == 1 and out["stats"].get("accepted", 0) == 0, out
+
     assert len(openai_server.chat_requests) >= 2, "the graphs called the scripted model"
     assert (workdir / ".langgraph_api").is_dir(), "server state stays in the temporary folder"
 

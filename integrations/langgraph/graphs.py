@@ -7,7 +7,8 @@ there (opening the memory folder and its SQLite database are blocking). Importin
 touches no setting and no model, so the server starts even when no LLM is configured yet
 (building a graph then raises a :class:`~memagents.errors.ConfigError` naming the variables to
 set). The sync builders :func:`adaptive_rag_graph`, :func:`memory_agent_graph`,
-:func:`hypergraph_rag_graph` and :func:`browse_agent_graph` are the same without the thread.
+:func:`hypergraph_rag_graph`, :func:`browse_agent_graph` and :func:`browse_synthesis_graph`
+are the same without the thread.
 
 * ``adaptive_rag``: the retrieve-or-recall workflow
   (:func:`memagents.gate.workflow.build_adaptive_rag`) over the GraphMemory in ``MEMAGENTS_HOME``;
@@ -40,6 +41,17 @@ set). The sync builders :func:`adaptive_rag_graph`, :func:`memory_agent_graph`,
   ``MEMAGENTS_WEB_*`` settings; with none configured, the sample world's offline web (started
   once per process on loopback, stopped at exit) and its local index. The tool budget is
   ``config["configurable"]["max_tool_calls"]`` (default 20).
+* ``browse_synthesis``: browse benchmark synthesis, the three agents as one workflow
+  (:func:`memagents.browsecomp.pipeline.build_synthesis`): input ``{"seeds": [...]}`` (seed
+  entities, fanned out with ``Send``; ``config["max_concurrency"]`` bounds them) or
+  ``{"verify": [...]}`` (ready candidates as dicts: every check, no synthesis); out come
+  ``candidates`` (accepted and rejected, each with its checks) and ``stats`` (per-stage
+  counters). The web is the browse agent's (hosted search backends and a fetcher from the
+  settings, else the sample world's offline web, at snapshot 1 here: it has fresh pages; on it
+  popularity is the world's table, else search hit counts). The time anchor is
+  ``config["configurable"]["anchor"]`` (``YYYY-MM-DD`` or ``-90d``), else
+  ``MEMAGENTS_SYNTHESIS_ANCHOR``, else 90 days before today (on the offline web: before its
+  snapshot's date, the offline web's "today"); ``configurable["hops"]`` (default 3).
 
 Settings come from the environment (``MEMAGENTS_LLM``, ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``,
 ``MEMAGENTS_HOME``, ``MEMAGENTS_EMBEDDINGS``; see ``memagents config``). Compiled graphs and the
@@ -61,12 +73,15 @@ from langchain_core.runnables import RunnableConfig
 
 __all__ = [
     "GATE_POLICY_ENV",
+    "SYNTHESIS_ANCHOR_ENV",
     "adaptive_rag_graph",
     "browse_agent_graph",
+    "browse_synthesis_graph",
     "hypergraph_rag_graph",
     "insight_solver_graph",
     "make_adaptive_rag",
     "make_browse_agent",
+    "make_browse_synthesis",
     "make_hypergraph_rag",
     "make_insight_solver",
     "make_memory_agent",
@@ -76,6 +91,10 @@ __all__ = [
 
 #: Environment variable naming the default gate policy of ``adaptive_rag``.
 GATE_POLICY_ENV = "MEMAGENTS_GATE_POLICY"
+#: Environment variable naming the default time anchor of ``browse_synthesis``.
+SYNTHESIS_ANCHOR_ENV = "MEMAGENTS_SYNTHESIS_ANCHOR"
+#: Snapshot of the offline sample web ``browse_synthesis`` reads (later pages: fresh facts).
+SYNTHESIS_SNAPSHOT = 1
 
 
 
@@ -218,10 +237,10 @@ class _LoopFetchers:
         self._sync = None
 
 
-def _web(settings: Any) -> tuple[tuple[Any, ...], Any, Any]:
+def _web(settings: Any, *, snapshot: int = 0) -> tuple[tuple[Any, ...], Any, Any]:
     """(key, search, fetcher) of the browse agent: the configured hosted search backends and a
-    fetcher from the settings, else the sample world's offline web (started once per process,
-    kept alive, stopped at exit)."""
+    fetcher from the settings, else the sample world's offline web at ``snapshot`` (started
+    once per process and snapshot, kept alive, stopped at exit)."""
     from contextlib import ExitStack
 
     from memagents.web.fetch import FetchSettings
@@ -237,12 +256,12 @@ def _web(settings: Any) -> tuple[tuple[Any, ...], Any, Any]:
             _webs[key] = (open_search(settings=settings), fetchers, fetchers.close)
             atexit.register(fetchers.close)
     else:
-        key = ("offline",)
+        key = ("offline",) if not snapshot else ("offline", snapshot)
         if key not in _webs:
             from memagents.web.offline import fetch_settings_for, offline_web
 
             stack = ExitStack()
-            web = stack.enter_context(offline_web())
+            web = stack.enter_context(offline_web(snapshot=snapshot))
             fetchers = _LoopFetchers(fetch_settings_for(web.server))
             stack.callback(fetchers.close)
             _webs[key] = (web.search, fetchers, stack.close)
@@ -268,6 +287,56 @@ def browse_agent_graph(config: RunnableConfig | None = None) -> Any:
             _graphs[key] = build_browse_agent(
                 settings.llm, search, fetcher, settings=BrowseSettings(max_tool_calls=calls),
                 name="browse_agent")
+        return _graphs[key]
+
+
+def _synthesis_anchor(configurable: dict[str, Any], offline_date: str | None) -> str:
+    """``configurable["anchor"]``, else ``MEMAGENTS_SYNTHESIS_ANCHOR``, else 90 days before
+    today (before ``offline_date`` on the offline web)."""
+    from datetime import date, datetime, timedelta, timezone
+
+    from memagents.browsecomp.schedule import resolve_anchor
+
+    now = datetime.now(timezone.utc)
+    given = configurable.get("anchor") or os.environ.get(SYNTHESIS_ANCHOR_ENV)
+    if given:
+        return resolve_anchor(str(given), now)
+    today = date.fromisoformat(offline_date) if offline_date else now.date()
+    return (today - timedelta(days=90)).isoformat()
+
+
+def browse_synthesis_graph(config: RunnableConfig | None = None) -> Any:
+    """Browse benchmark synthesis over the configured web, else the offline sample web at
+    :data:`SYNTHESIS_SNAPSHOT` (cached per settings, anchor and hops); LangGraph Server
+    supplies the checkpointer."""
+    from memagents.browsecomp.checks import SearchHitPopularity, TablePopularity
+    from memagents.browsecomp.pipeline import build_synthesis
+    from memagents.browsecomp.synthesis import SynthesisSettings
+    from memagents.config import get_settings
+
+    settings = get_settings()
+    configurable = (config or {}).get("configurable") or {}
+    hops = int(configurable.get("hops") or 3)
+    llm_key = _llm_key(settings)
+    with _lock:
+        web_key, search, fetcher = _web(settings, snapshot=SYNTHESIS_SNAPSHOT)
+        world = None
+        if web_key[0] == "offline":
+            world_key = ("sample_world", SYNTHESIS_SNAPSHOT)
+            if world_key not in _graphs:
+                from memagents.sample import SampleWorld
+
+                _graphs[world_key] = SampleWorld.generate(0, snapshot=SYNTHESIS_SNAPSHOT)
+            world = _graphs[world_key]
+        anchor = _synthesis_anchor(configurable, world.date if world is not None else None)
+        key = ("browse_synthesis", *llm_key, anchor, hops, *web_key)
+        if key not in _graphs:
+            popularity = (TablePopularity({e.name: e.popularity for e in world.entities})
+                          if world is not None else SearchHitPopularity(search))
+            _graphs[key] = build_synthesis(
+                settings.llm, search, fetcher, settings=SynthesisSettings(anchor=anchor,
+                                                                          hops=hops),
+                popularity=popularity, name="browse_synthesis")
         return _graphs[key]
 
 
@@ -323,6 +392,12 @@ async def make_hypergraph_rag(config: RunnableConfig) -> Any:
 async def make_browse_agent(config: RunnableConfig) -> Any:
     """Graph factory of ``browse_agent`` (LangGraph Server); see :func:`browse_agent_graph`."""
     return await asyncio.to_thread(browse_agent_graph, config)
+
+
+async def make_browse_synthesis(config: RunnableConfig) -> Any:
+    """Graph factory of ``browse_synthesis`` (LangGraph Server); see
+    :func:`browse_synthesis_graph`."""
+    return await asyncio.to_thread(browse_synthesis_graph, config)
 
 
 async def make_insight_solver(config: RunnableConfig) -> Any:
