@@ -11,6 +11,7 @@ import base64
 import json
 import socketserver
 import struct
+import threading
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -188,6 +189,60 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
         socketserver.TCPServer.server_bind(self)
         host, port = self.server_address[:2]
         self.server_name, self.server_port = str(host), int(port)
+
+
+class LoopbackService:
+    """Start/stop/``with`` of a loopback server whose requests a handler class routes to it.
+
+    Subclasses set :attr:`handler` and :attr:`label` and call :meth:`_init_service` from
+    ``__init__``; ``self.host`` / ``self.port`` say where to bind (port 0: a free one).
+    """
+
+    handler: type[BaseHTTPRequestHandler]
+    label: str = "LoopbackService"
+    host: str
+    port: int
+
+    def _init_service(self) -> None:
+        self._stopping = threading.Event()
+        self._httpd: LoopbackHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Any:
+        """Bind and serve in a daemon thread (no-op when already running)."""
+        if self._httpd is None:
+            self._stopping.clear()
+            httpd = LoopbackHTTPServer((self.host, self.port), self.handler)
+            httpd.app = self  # type: ignore[attr-defined]
+            self._httpd = httpd
+            self._thread = threading.Thread(
+                target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+                name=f"{self.label}:{httpd.server_address[1]}")
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, wake delayed requests and close the socket."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            self._stopping.set()
+            httpd.shutdown()
+            httpd.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _address(self) -> str:
+        """``http://HOST:PORT`` of the running server."""
+        if self._httpd is None:
+            raise RuntimeError(f"{type(self).__name__} is not running: call start() or use "
+                               "`with`.")
+        return f"http://{self.host}:{self._httpd.server_address[1]}"
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -41,10 +41,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from typing_extensions import Self
-
 from memagents.testing._search_wire import SearchHandler, words
-from memagents.testing._wire import LoopbackHTTPServer
+from memagents.testing._wire import LoopbackService
 from memagents.testing.faults import Fault
 
 __all__ = ["SearchRequest", "SearchServer", "search_server"]
@@ -93,7 +91,7 @@ def _document(doc: Any) -> dict[str, Any]:
             "published": str(published)[:10] if published else None}
 
 
-class SearchServer:
+class SearchServer(LoopbackService):
     """A search API on 127.0.0.1 in the wire format of ``flavor``.
 
     Args:
@@ -116,6 +114,13 @@ class SearchServer:
         True
     """
 
+    handler = SearchHandler
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        """Thread name prefix."""
+        return f"SearchServer-{self.flavor}"
+
     def __init__(
         self,
         flavor: Flavor,
@@ -134,49 +139,15 @@ class SearchServer:
         self.host, self.port = host, port
         self._docs = [_document(d) for d in documents]
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._httpd: LoopbackHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._init_service()
         self.reset()
 
-    # -- lifecycle -----------------------------------------------------------------------
-    def start(self) -> SearchServer:
-        """Bind and serve in a daemon thread (no-op when already running)."""
-        if self._httpd is None:
-            self._stopping.clear()
-            httpd = LoopbackHTTPServer((self.host, self.port), SearchHandler)
-            httpd.app = self  # type: ignore[attr-defined]
-            self._httpd = httpd
-            self._thread = threading.Thread(
-                target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
-                name=f"SearchServer-{self.flavor}:{httpd.server_address[1]}",
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, wake delayed requests and close the socket."""
-        httpd, self._httpd = self._httpd, None
-        if httpd is not None:
-            self._stopping.set()
-            httpd.shutdown()
-            httpd.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    # -- lifecycle: start(), stop(), with (LoopbackService) ----------------------------
 
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT``: the ``url``/``base_url`` to give a search client."""
-        if self._httpd is None:
-            raise RuntimeError("SearchServer is not running: call start() or use `with`.")
-        return f"http://{self.host}:{self._httpd.server_address[1]}"
+        return self._address()
 
     # -- scripting ---------------------------------------------------------------------------
     def add_document(self, url: str, title: str, content: str,

@@ -27,10 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
-from typing_extensions import Self
-
 from memagents.testing._script import ReplySpec
-from memagents.testing._wire import PATHS, Handler, HTTPError, LoopbackHTTPServer
+from memagents.testing._wire import PATHS, Handler, HTTPError, LoopbackService
 from memagents.testing.faults import Fault, RecordedRequest
 
 __all__ = ["Fault", "OpenAIServer", "RecordedRequest", "openai_server"]
@@ -38,7 +36,7 @@ __all__ = ["Fault", "OpenAIServer", "RecordedRequest", "openai_server"]
 Endpoint = Literal["chat", "embeddings", "models"]
 
 
-class OpenAIServer:
+class OpenAIServer(LoopbackService):
     """An OpenAI-compatible server on 127.0.0.1 serving scripted replies and faults.
 
     Endpoints: ``POST /v1/chat/completions`` (``n``, ``tools``, ``response_format``, ``stream``
@@ -79,6 +77,9 @@ class OpenAIServer:
         ('Paris', 4)
     """
 
+    handler = Handler
+    label = "OpenAIServer"
+
     def __init__(
         self,
         *,
@@ -99,51 +100,15 @@ class OpenAIServer:
         self.require_json_word = require_json_word
         self._initial = (default_reply, tuple(models))
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._httpd: LoopbackHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._init_service()
         self.reset()
 
-    # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> OpenAIServer:
-        """Bind and serve in a daemon thread (no-op when already running)."""
-        if self._httpd is None:
-            self._stopping.clear()
-            httpd = LoopbackHTTPServer((self.host, self.port), Handler)
-            httpd.app = self  # type: ignore[attr-defined]
-            self._httpd = httpd
-            self._thread = threading.Thread(
-                target=httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                daemon=True,
-                name=f"OpenAIServer:{httpd.server_address[1]}",
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, wake delayed requests and close the socket."""
-        httpd, self._httpd = self._httpd, None
-        if httpd is not None:
-            self._stopping.set()
-            httpd.shutdown()
-            httpd.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    # -- lifecycle: start(), stop(), with (LoopbackService) ----------------------------
 
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT/v1``, for ``base_url=`` of OpenAI clients."""
-        if self._httpd is None:
-            raise RuntimeError("OpenAIServer is not running: call start() or use `with`.")
-        return f"http://{self.host}:{self._httpd.server_address[1]}/v1"
+        return f"{self._address()}/v1"
 
     # -- scripting -------------------------------------------------------------------------
     def add_rule(self, match: Any, reply: ReplySpec) -> None:
