@@ -12,10 +12,10 @@ import json
 import re
 from datetime import date, datetime, timezone
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
+from memagents.testing._wire import AppHandler
 from memagents.testing.faults import Fault
 
 __all__ = ["SearchHandler", "WireError"]
@@ -172,24 +172,11 @@ def tavily_payload(app: SearchApp, body: dict[str, Any]) -> dict[str, Any]:
             "request_id": f"00000000-0000-4000-8000-{number:012d}"}
 
 
-class SearchHandler(BaseHTTPRequestHandler):
+class SearchHandler(AppHandler):
     """Routes a request to the flavour of the :class:`SearchServer` in ``self.server.app``."""
 
     server_version = "memagents-SearchServer/1"
-    timeout = 30
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the per-request log lines."""
-
-    @property
-    def app(self) -> SearchApp:
-        return self.server.app  # type: ignore[attr-defined, no-any-return]
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
+    app: SearchApp  # type: ignore[assignment]
 
     def _handle(self, method: str) -> None:
         parts = urlsplit(self.path)

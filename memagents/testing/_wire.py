@@ -245,24 +245,34 @@ class LoopbackService:
         return f"http://{self.host}:{self._httpd.server_address[1]}"
 
 
-class Handler(BaseHTTPRequestHandler):
-    """Routes requests to the :class:`OpenAIServer` stored as ``self.server.app``."""
+class AppHandler(BaseHTTPRequestHandler):
+    """A quiet request handler routing GET and POST to ``_handle`` of the service stored as
+    ``self.server.app`` (:class:`LoopbackService` stores itself there)."""
 
-    server_version = "memagents-OpenAIServer/1"
     timeout = 30
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the per-request log lines."""
 
     @property
-    def app(self) -> ServerApp:
-        return self.server.app  # type: ignore[attr-defined, no-any-return]
+    def app(self) -> Any:
+        return self.server.app  # type: ignore[attr-defined]
 
     def do_GET(self) -> None:
         self._handle("GET")
 
     def do_POST(self) -> None:
         self._handle("POST")
+
+    def _handle(self, method: str) -> None:
+        raise NotImplementedError
+
+
+class Handler(AppHandler):
+    """Routes requests to the :class:`OpenAIServer` stored as ``self.server.app``."""
+
+    server_version = "memagents-OpenAIServer/1"
+    app: ServerApp  # type: ignore[assignment]
 
     def _handle(self, method: str) -> None:
         path = urlsplit(self.path).path.rstrip("/")
