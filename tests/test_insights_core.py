@@ -160,6 +160,27 @@ def test_retrieval_ranks_by_utility_on_similar_problems_and_explores(tmp_path: P
         assert c in store.select("alpha question").ids
 
 
+def test_contrast_credit_separates_insights_injected_together(tmp_path: Path) -> None:
+    with _open(tmp_path, credit="contrast", neighbours=1) as store:
+        store.add_problems([Problem(id="pa", text="alpha task")])
+        _baseline(store, "pa", [0.0, 0.0, 1.0, 1.0])  # b = 0.5
+        x, y = store.add(["alpha rule x", "alpha rule y"]).ids
+        db = store.parts.db
+        # rollout 1 injects x and leaves y out: solved; rollout 2 the other way round: failed
+        for rid, inj, out, r in (("t:0", x, y, 1.0), ("t:1", y, x, 0.0)):
+            db.record("default", Rollout(id=rid, kind="train", problem_id="pa", reward=r,
+                                         insight_ids=(inj,), held_out=(out,)),
+                      [(inj, "pa", r - 0.5)], left_out=[(out, "pa", r - 0.5)])
+        assert db.left_out("default") == {x: {"pa": (1, -0.5)}, y: {"pa": (1, 0.5)}}
+        assert db.rollout("default", "t:0").held_out == (y,)
+        hits = store.search("alpha question", k=2)
+        # contrast: x 0.5 − (−0.5) = +1, y −0.5 − 0.5 = −1 (equal credit: +0.5 and −0.5)
+        assert [(h.id, h.score) for h in hits] == [(x, 1.0), (y, -1.0)]
+        assert store.select("alpha question").ids == [x]
+        store.configure(credit="equal")
+        assert [h.score for h in store.search("alpha question", k=2)] == [0.5, -0.5]
+
+
 def test_token_budget_of_the_injected_block(tmp_path: Path) -> None:
     tok = get_tokenizer()
     texts = [f"alpha rule number {i}: " + "check every intermediate value twice " * 3

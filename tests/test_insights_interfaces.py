@@ -30,7 +30,7 @@ from memagents.testing import FakeEmbeddings, OpenAIServer, ScriptedChatModel, T
 from memagents.testing.store_conformance import StoreConformanceTests
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAIN, HELD = split_tasks(seed=3, train_per_family=1, eval_per_family=2)
+TRAIN, HELD = split_tasks(seed=3, train_per_family=1, eval_per_family=1)
 
 
 class TestInsightStoreConformance(StoreConformanceTests):
@@ -89,8 +89,8 @@ def test_self_improving_workflow_end_to_end_on_the_loopback_server(
     openai_server.default_reply = sim
     llm = openai_server.chat_model(temperature=0)
     with InsightStore.open(tmp_path, llm=llm, embeddings="hash", baseline_samples=3) as store:
-        report = store.train(40, problems=[t.problem() for t in TRAIN])
-        assert report.used == 40 and report.rollouts["baseline"] == 18
+        report = store.train(30, problems=[t.problem() for t in TRAIN])
+        assert report.used == 30 and report.rollouts["baseline"] == 18
         graph = build_insight_solver(llm, store)
         assert {"inject", "solve", "record", "learn"} <= set(graph.get_graph().nodes)
         before = store.stats()["rollouts"].get("online", 0)
@@ -166,19 +166,20 @@ def test_cli_train_eval_list_show_prune(tmp_path: Path, openai_server: OpenAISer
     store = str(tmp_path / "store")
     common = ["--store", store, "--embeddings", "hash"]
     llm = ["--llm", "openai:gpt-4o-mini"]
-    assert main(["insights", "train", "--problems", str(problems), "--rollouts", "70",
-                 "--eval", str(problems), "--eval-every", "35", "--plot",
-                 str(tmp_path / "curve.svg"), *common, *llm, "--json"]) == 0
+    assert main(["insights", "train", "--problems", str(problems), "--rollouts", "30",
+                 "--baseline-samples", "2", "--eval", str(problems), "--eval-every", "15",
+                 "--plot", str(tmp_path / "curve.svg"), *common, *llm, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["used"] == 70 and report["rollouts"]["baseline"] == 60
+    assert report["used"] == 30 and report["rollouts"]["baseline"] == 12
     assert report["curve"]["core"][0][0] == 0
-    assert report["curve"]["none"][-1][0] == 70
+    assert report["curve"]["none"][-1][0] == 30
     ET.parse(tmp_path / "curve.svg")
     # a second run continues to a larger budget, with a PNG curve and rich tables
-    assert main(["insights", "train", "--problems", str(problems), "--rollouts", "80",
-                 "--plot", str(tmp_path / "curve.png"), *common, *llm]) == 0
+    assert main(["insights", "train", "--problems", str(problems), "--rollouts", "35",
+                 "--baseline-samples", "2", "--plot", str(tmp_path / "curve.png"), *common,
+                 *llm]) == 0
     out = capsys.readouterr().out
-    assert "80 / 80" in out and (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert "35 / 35" in out and (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["insights", "eval", "--problems", str(problems), "--mode", "core", "--mode",
                  "none", *common, *llm, "--json"]) == 0
     evals = json.loads(capsys.readouterr().out)
@@ -205,6 +206,25 @@ def test_cli_train_eval_list_show_prune(tmp_path: Path, openai_server: OpenAISer
     assert "is not JSON Lines" in capsys.readouterr().err
     assert main(["insights", "list", *common, "--embeddings", "hash:64"]) == 1
     assert "--embeddings" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_example_insight_solver_on_the_loopback_server(tmp_path: Path,
+                                                       openai_server: OpenAIServer) -> None:
+    spec = importlib.util.spec_from_file_location("insight_example",
+                                                  ROOT / "examples" / "insight_solver.py")
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    train, held = split_tasks(seed=0, train_per_family=2, eval_per_family=2)
+    openai_server.default_reply = SimulatedModel(train + held, seed=5)
+    lines: list[str] = []
+    out = example.run(openai_server.chat_model(), tmp_path / "store", rollouts=40,
+                      per_family=1, plot=tmp_path / "curve.svg", echo=lines.append,
+                      baseline_samples=2)
+    assert out["train"]["used"] == 40 and out["workflow"] in (0.0, 1.0)
+    assert 0.0 <= out["without"] <= 1.0 and any("held-out accuracy" in x for x in lines)
+    ET.parse(tmp_path / "curve.svg")
 
 
 def test_learning_curve_plot(tmp_path: Path, no_matplotlib: None) -> None:

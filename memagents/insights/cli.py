@@ -73,6 +73,7 @@ class Mode(str, Enum):
     core = "core"
     none = "none"
     random = "random"
+    random_matched = "random_matched"
 
 
 def read_problems(path: Path, split: str | None) -> list[dict[str, Any]]:
@@ -159,6 +160,11 @@ def train(
                                               "(.svg or .png).")] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", min=1, help="Insights per prompt "
                                               "(default 25).")] = None,
+    baseline_samples: Annotated[int | None, typer.Option(
+        "--baseline-samples", min=1, help="No-insight samples per training problem for its "
+        "baseline (default 10).")] = None,
+    credit: Annotated[str | None, typer.Option(
+        help="equal (the paper) or contrast (leave-out credit).")] = None,
     seed: Annotated[int, typer.Option(help="Sampler seed.")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
@@ -169,6 +175,10 @@ def train(
     overrides: dict[str, Any] = {"method": method.value, "seed": seed}
     if top_k is not None:
         overrides["top_k"] = top_k
+    if baseline_samples is not None:
+        overrides["baseline_samples"] = baseline_samples
+    if credit is not None:
+        overrides["credit"] = credit
     with _open(store, llm=spec, embeddings=embeddings, namespace=namespace, create=True,
                **overrides) as opened:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -212,7 +222,8 @@ def eval_(
     store: StoreOpt = None, namespace: NamespaceOpt = "default", llm: LLMOpt = None,
     embeddings: EmbOpt = None,
     mode: Annotated[list[Mode] | None, typer.Option(
-        "--mode", help="core (the store's insights), none or random; repeat for several.")
+        "--mode", help="core (the store's insights), none, random or random_matched (as many "
+        "random insights as core injects); repeat for several.")
     ] = None,
     record: Annotated[bool, typer.Option("--record", help="Add the points to the learning "
                                          "curve.")] = False,

@@ -8,7 +8,8 @@ table is keyed by namespace. Problem and insight embeddings are stored beside th
 * ``rollouts``: every attempt, with a deterministic id: recording one twice is impossible
   (``UNIQUE(namespace, id)``), which is what makes a killed training run resume without
   counting a rollout twice;
-* ``insights`` and ``insight_uses`` (``n(i,p)``, ``ū(i,p)``): the insight memory;
+* ``insights`` and ``insight_uses`` (``n(i,p)``, ``ū(i,p)``, and for contrast credit the
+  count and mean utility of the rollouts that left the insight out): the insight memory;
 * ``steps`` and ``candidates``: the phase of each training step and the fate of each
   candidate insight (admitted, rejected, duplicate, unusable, untested);
 * ``counters``: total retrievals ``T`` and the counts of reflections that gave nothing;
@@ -56,7 +57,8 @@ CREATE TABLE rollouts (
     kind TEXT NOT NULL, step INTEGER, problem_id TEXT NOT NULL,
     insight_ids TEXT NOT NULL DEFAULT '[]', insight_tokens INTEGER NOT NULL DEFAULT 0,
     answer TEXT NOT NULL DEFAULT '', trace TEXT NOT NULL DEFAULT '', reward REAL NOT NULL,
-    error TEXT, baseline REAL, created_at REAL NOT NULL, UNIQUE (namespace, id));
+    error TEXT, baseline REAL, held_out TEXT NOT NULL DEFAULT '[]', created_at REAL NOT NULL,
+    UNIQUE (namespace, id));
 CREATE INDEX rollouts_problem ON rollouts (namespace, problem_id, kind);
 CREATE TABLE insights (
     namespace TEXT NOT NULL, id TEXT NOT NULL, text TEXT NOT NULL,
@@ -68,7 +70,8 @@ CREATE TABLE insights (
     seq INTEGER NOT NULL, PRIMARY KEY (namespace, id));
 CREATE TABLE insight_uses (
     namespace TEXT NOT NULL, insight_id TEXT NOT NULL, problem_id TEXT NOT NULL,
-    n INTEGER NOT NULL, mean REAL NOT NULL, PRIMARY KEY (namespace, insight_id, problem_id));
+    n INTEGER NOT NULL, mean REAL NOT NULL, n_out INTEGER NOT NULL DEFAULT 0,
+    mean_out REAL NOT NULL DEFAULT 0, PRIMARY KEY (namespace, insight_id, problem_id));
 CREATE TABLE steps (
     namespace TEXT NOT NULL, step INTEGER NOT NULL, problem_id TEXT NOT NULL,
     phase TEXT NOT NULL, contrast_id TEXT, note TEXT, PRIMARY KEY (namespace, step));
@@ -219,30 +222,42 @@ class InsightDB:
 
     def record(self, namespace: str, rollout: Rollout,
                credit: Sequence[tuple[str, str, float]] = (), *,
-               retrievals: int = 0, conn: sqlite3.Connection | None = None) -> bool:
+               left_out: Sequence[tuple[str, str, float]] = (), retrievals: int = 0) -> bool:
         """Record a rollout and, in the same transaction, its credit ``(insight, problem,
-        utility)`` and the retrievals it made. A rollout id recorded before is ignored
-        (credit included): returns ``False`` then."""
+        utility)``, the utility of the insights it left out (contrast credit) and the
+        retrievals it made. A rollout id recorded before is ignored (credit included):
+        returns ``False`` then."""
         with self.db.transaction("record a rollout") as tx:
             cur = tx.execute(
                 "INSERT OR IGNORE INTO rollouts (namespace, id, kind, step, problem_id, "
                 "insight_ids, insight_tokens, answer, trace, reward, error, baseline, "
-                "created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "held_out, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (namespace, rollout.id, rollout.kind, rollout.step, rollout.problem_id,
                  json.dumps(list(rollout.insight_ids)), rollout.insight_tokens,
                  rollout.answer, rollout.trace, rollout.reward, rollout.error,
-                 rollout.baseline, time.time()))
+                 rollout.baseline, json.dumps(list(rollout.held_out)), time.time()))
             if not cur.rowcount:
                 return False
             for insight_id, pid, value in credit:
                 self.credit(namespace, insight_id, pid, value, tx)
+            for insight_id, pid, value in left_out:
+                self.credit(namespace, insight_id, pid, value, tx, left_out=True)
             if retrievals:
                 self.bump(namespace, "retrievals", retrievals, tx)
         return True
 
     def credit(self, namespace: str, insight_id: str, pid: str, value: float,
-               conn: sqlite3.Connection) -> None:
-        """Fold one utility into ``ū(i,p)`` and add one to ``n(i,p)``."""
+               conn: sqlite3.Connection, *, left_out: bool = False) -> None:
+        """Fold one utility into ``ū(i,p)`` and add one to ``n(i,p)`` (``left_out``: into
+        the statistics of the rollouts that left the insight out)."""
+        if left_out:
+            conn.execute(
+                "INSERT INTO insight_uses (namespace, insight_id, problem_id, n, mean, n_out, "
+                "mean_out) VALUES (?,?,?,0,0,1,?) ON CONFLICT(namespace, insight_id, "
+                "problem_id) DO UPDATE SET mean_out = mean_out + (excluded.mean_out - "
+                "mean_out) / (n_out + 1), n_out = n_out + 1",
+                (namespace, insight_id, pid, value))
+            return
         conn.execute(
             "INSERT INTO insight_uses (namespace, insight_id, problem_id, n, mean) "
             "VALUES (?,?,?,1,?) ON CONFLICT(namespace, insight_id, problem_id) DO UPDATE SET "
@@ -349,12 +364,21 @@ class InsightDB:
 
     def uses(self, namespace: str, insight_ids: Sequence[str] | None = None
              ) -> dict[str, dict[str, tuple[int, float]]]:
-        """Insight id -> problem id -> ``(n(i,p), ū(i,p))``."""
+        """Insight id -> problem id -> ``(n(i,p), ū(i,p))`` (problems it was used on)."""
         out: dict[str, dict[str, tuple[int, float]]] = {}
         for row in self.db.query("SELECT insight_id, problem_id, n, mean FROM insight_uses "
-                                 "WHERE namespace=?", (namespace,)):
+                                 "WHERE namespace=? AND n > 0", (namespace,)):
             if insight_ids is None or row[0] in insight_ids:
                 out.setdefault(row[0], {})[row[1]] = (int(row[2]), float(row[3]))
+        return out
+
+    def left_out(self, namespace: str) -> dict[str, dict[str, tuple[int, float]]]:
+        """Insight id -> problem id -> ``(count, mean utility)`` of the training rollouts
+        that left it out (contrast credit)."""
+        out: dict[str, dict[str, tuple[int, float]]] = {}
+        for row in self.db.query("SELECT insight_id, problem_id, n_out, mean_out FROM "
+                                 "insight_uses WHERE namespace=? AND n_out > 0", (namespace,)):
+            out.setdefault(row[0], {})[row[1]] = (int(row[2]), float(row[3]))
         return out
 
     def set_status(self, namespace: str, ids: Sequence[str], status: str,
@@ -380,7 +404,7 @@ class InsightDB:
         """Fold ``source``'s per-problem uses into ``target``'s (consolidation)."""
         with self.db.transaction("merge insight uses") as tx:
             for pid, n, mean in tx.execute("SELECT problem_id, n, mean FROM insight_uses WHERE "
-                                           "namespace=? AND insight_id=?",
+                                           "namespace=? AND insight_id=? AND n > 0",
                                            (namespace, source)).fetchall():
                 tx.execute(
                     "INSERT INTO insight_uses (namespace, insight_id, problem_id, n, mean) "
@@ -501,7 +525,8 @@ def _rollout(row: sqlite3.Row) -> Rollout:
                    problem_id=row["problem_id"], insight_ids=tuple(json.loads(row["insight_ids"])),
                    answer=row["answer"], trace=row["trace"], reward=float(row["reward"]),
                    error=row["error"], baseline=row["baseline"],
-                   insight_tokens=int(row["insight_tokens"]))
+                   insight_tokens=int(row["insight_tokens"]),
+                   held_out=tuple(json.loads(row["held_out"])))
 
 
 def _insight(row: sqlite3.Row) -> Insight:

@@ -7,7 +7,9 @@ in the store, nothing is learned. Modes:
   exploration bonus; the ExpeL-style store: its rules by importance);
 * ``"none"``: no insights (the no-learning model);
 * ``"random"``: ``top_k`` insights drawn at random from the store, within the same token
-  budget (the control for "any insight helps").
+  budget (the control for "any insight helps");
+* ``"random_matched"``: for each problem, as many random insights as ``"core"`` would
+  inject for it (the control for "which insights", at the same count).
 
 Accuracy comes with a 95% percentile bootstrap interval over problems.
 
@@ -35,7 +37,7 @@ from memagents.models.usage import track_usage
 
 __all__ = ["MODES", "EvalReport", "EvalResult", "evaluate"]
 
-MODES = ("core", "none", "random")
+MODES = ("core", "none", "random", "random_matched")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,11 +107,12 @@ class EvalReport:
                              "insight_tokens": r.insight_tokens} for r in self.results]}
 
 
-def _random(parts: StoreParts, namespace: str, rng: random.Random) -> Selection:
+def _random(parts: StoreParts, namespace: str, rng: random.Random,
+            count: int | None = None) -> Selection:
     pool = parts.db.insights(namespace)
     if not pool:
         return Selection(notes=[Note.info(EMPTY_NOTE)])
-    drawn = rng.sample(pool, min(parts.settings.top_k, len(pool)))
+    drawn = rng.sample(pool, min(parts.settings.top_k if count is None else count, len(pool)))
     chosen, block, tokens = insight_block([i.text for i in drawn],
                                           max_tokens=parts.settings.max_insight_tokens,
                                           tokenizer=parts.tokenizer)
@@ -128,7 +131,7 @@ def evaluate(parts: StoreParts, namespace: str, problems: Sequence[Problem], *,
     if mode != "none" and not parts.db.insight_matrix(namespace)[0]:
         report.notes.append(f"{EMPTY_NOTE} (namespace {namespace!r})")
     rng = random.Random(f"{seed}:{namespace}:random")
-    if mode == "core":
+    if mode in ("core", "random_matched"):
         parts.ranker.prime(namespace, [p.text for p in problems])
     with track_usage() as usage:
         for problem in problems:
@@ -136,6 +139,10 @@ def evaluate(parts: StoreParts, namespace: str, problems: Sequence[Problem], *,
                 selection = Selection()
             elif mode == "random":
                 selection = _random(parts, namespace, rng)
+            elif mode == "random_matched":
+                count = len(parts.ranker.select(namespace, problem.text, explore=False,
+                                                problem_id=problem.id).hits)
+                selection = _random(parts, namespace, rng, count)
             else:
                 selection = parts.ranker.select(namespace, problem.text, explore=False,
                                                 problem_id=problem.id)

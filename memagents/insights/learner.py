@@ -233,7 +233,7 @@ class Trainer:
             self.notes.append(f"training stopped: {exc}")
 
     def _rollout(self, rid: str, kind: str, problem: Problem, selection: Selection, *,
-                 step: int | None, credit: bool) -> Rollout:
+                 step: int | None, credit: bool, held_out: tuple[str, ...] = ()) -> Rollout:
         """The rollout ``rid``: recorded before (reused), or run now and recorded."""
         db = self.parts.db
         found = db.rollout(self.ns, rid)
@@ -249,9 +249,13 @@ class Trainer:
         rollout = Rollout(id=rid, kind=kind, step=step, problem_id=problem.id,
                           insight_ids=tuple(selection.ids), answer=result.answer,
                           trace=str(result.trace), reward=reward, error=error,
-                          baseline=b if credit else None, insight_tokens=selection.tokens)
-        pairs = [(i, problem.id, utility(reward, b)) for i in selection.ids] if credit else []
-        db.record(self.ns, rollout, pairs, retrievals=1 if kind == "train" else 0)
+                          baseline=b if credit else None, insight_tokens=selection.tokens,
+                          held_out=held_out)
+        u = utility(reward, b)
+        pairs = [(i, problem.id, u) for i in selection.ids] if credit else []
+        out = [(i, problem.id, u) for i in held_out] if credit else []
+        db.record(self.ns, rollout, pairs, left_out=out,
+                  retrievals=1 if kind == "train" else 0)
         self._tick(kind, step, reward)
         if self._failures >= MAX_SOLVER_FAILURES:
             raise _Stop(f"training stopped: the solver failed {self._failures} times in a "
@@ -288,10 +292,11 @@ class Trainer:
         problem = db.problem(self.ns, row["problem_id"])
         assert problem is not None
         found = db.rollout(self.ns, f"t:{step}")
-        selection = Selection() if found is not None else self.parts.ranker.select(
-            self.ns, problem.text, explore=True, problem_id=problem.id)
+        selection, held_out = Selection(), ()
+        if found is None:
+            selection, held_out = self._select(step, problem)
         rollout = self._rollout(f"t:{step}", "train", problem, selection, step=step,
-                                credit=True)
+                                credit=True, held_out=held_out)
         if not rollout.correct:
             if self.s.method == "expel":
                 self._expel(step, problem, rollout)
@@ -303,6 +308,22 @@ class Trainer:
 
             prune(self.parts, self.ns)
         db.set_step(self.ns, step, phase="done")
+
+    def _select(self, step: int, problem: Problem) -> tuple[Selection, tuple[str, ...]]:
+        """The training selection (utility + exploration); with contrast credit, each
+        selected insight is left out with probability ``dropout`` (seeded by the step, so a
+        resumed run leaves out the same ones)."""
+        selection = self.parts.ranker.select(self.ns, problem.text, explore=True,
+                                             problem_id=problem.id)
+        if self.s.credit != "contrast" or not selection.hits:
+            return selection, ()
+        rng = random.Random(f"{self.s.seed}:{self.ns}:{step}:dropout")
+        keep = [h for h in selection.hits if rng.random() >= self.s.dropout]
+        dropped = tuple(h.id for h in selection.hits if h not in keep)
+        _, block, tokens = insight_block([h.text for h in keep], max_tokens=10**9,
+                                         tokenizer=self.parts.tokenizer)
+        return Selection(hits=keep, block=block, tokens=tokens,
+                         notes=selection.notes), dropped
 
     # ------------------------------------------------------------------ reflection
     def _contrast(self, problem: Problem) -> tuple[Rollout | None, Problem | None]:

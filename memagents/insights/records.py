@@ -145,6 +145,7 @@ class Rollout:
         error: Why the verifier or the solver failed, if it did.
         baseline: ``b_p`` when the rollout was credited.
         insight_tokens: Tokens of the injected insight block.
+        held_out: Insights selected but left out of the prompt (contrast credit).
 
     Example:
         >>> Rollout(id="t:1", kind="train", problem_id="p1", reward=1.0).correct
@@ -162,6 +163,7 @@ class Rollout:
     error: str | None = None
     baseline: float | None = None
     insight_tokens: int = 0
+    held_out: tuple[str, ...] = ()
 
     @property
     def correct(self) -> bool:

@@ -3,7 +3,7 @@
 For a problem ``q`` (``../shared/docs/methods/core.md`` §6): find its ``k`` nearest
 training problems by embedding (a stored training problem is its own nearest), score each
 active insight by its use-weighted mean utility on them (:func:`~memagents.insights.scoring.
-neighbour_utility`), add the UCB bonus ``c·√(ln(T+1)/(1+n_i))`` while training, and rank; the
+neighbour_utility`; with contrast credit, injected minus left out), add the UCB bonus ``c·√(ln(T+1)/(1+n_i))`` while training, and rank; the
 cosine of the insight and the problem breaks ties. The ExpeL-style baseline ranks by
 importance (votes) instead.
 
@@ -133,12 +133,14 @@ class Ranker:
         else:
             near = self.neighbours(namespace, vector)
             uses = self.db.uses(namespace)
+            out = self.db.left_out(namespace) if self.settings.credit == "contrast" else None
             total = self.db.counter(namespace, "retrievals")
             scored = []
             for i, s in zip(ids, sims, strict=True):
                 if i not in insights:
                     continue
-                value, evidence = neighbour_utility(uses.get(i, {}), near)
+                value, evidence = neighbour_utility(
+                    uses.get(i, {}), near, None if out is None else out.get(i, {}))
                 bonus = (ucb_bonus(self.settings.ucb_c, total, insights[i].uses)
                          if explore else 0.0)
                 scored.append((value + bonus, value, bonus, evidence, float(s), i))

@@ -60,22 +60,32 @@ def running_mean(n: int, mean: float, value: float) -> tuple[int, float]:
     return n1, round(mean + (value - mean) / n1, 12)
 
 
-def neighbour_utility(uses: Mapping[str, tuple[int, float]],
-                      neighbours: Sequence[str]) -> tuple[float, int]:
+def neighbour_utility(uses: Mapping[str, tuple[int, float]], neighbours: Sequence[str],
+                      left_out: Mapping[str, tuple[int, float]] | None = None
+                      ) -> tuple[float, int]:
     """An insight's use-weighted mean utility over the ``neighbours`` problems, and the
     number of uses it rests on; ``(0.0, 0)`` without any use there.
+
+    With ``left_out`` (contrast credit), a problem's utility is the mean utility when
+    injected minus the mean utility of the rollouts that left the insight out (``b_p``
+    cancels: the difference of mean rewards), where such rollouts exist.
 
     Args:
         uses: Problem id -> ``(n(i,p), ū(i,p))`` of one insight.
         neighbours: The problems that count (the nearest training problems).
+        left_out: Problem id -> ``(count, mean utility)`` of the rollouts leaving it out.
 
     >>> neighbour_utility({"p1": (3, 0.5)}, ["p2"])
     (0.0, 0)
+    >>> neighbour_utility({"p1": (2, 0.5), "p2": (2, 0.5)}, ["p1", "p2"], {"p1": (4, 0.6)})
+    (0.2, 4)
     """
     total_n = 0
     total = 0.0
     for p in dict.fromkeys(neighbours):
         n, mean = uses.get(p, (0, 0.0))
+        if left_out is not None and n and p in left_out:
+            mean -= left_out[p][1]
         total_n += n
         total += n * mean
     if total_n == 0:

@@ -30,7 +30,7 @@ __all__ = ["METHODS", "InsightSettings"]
 METHODS = ("core", "expel")
 """Learning methods a store can run: CORE, or the ExpeL-style insight list (a baseline)."""
 
-_UNIT = ("uniform_mix", "dedup_threshold", "merge_threshold")
+_UNIT = ("uniform_mix", "dedup_threshold", "merge_threshold", "dropout")
 _POSITIVE_INT = ("top_k", "baseline_samples", "admission_samples", "neighbours",
                  "success_window", "max_candidates", "max_insight_tokens", "max_trace_tokens",
                  "max_insight_chars", "prune_min_uses", "expel_initial_votes")
@@ -46,6 +46,14 @@ class InsightSettings:
             ``"expel"`` (the ExpeL-style baseline: one insight list edited with
             add / upvote / downvote / edit, injected by importance). [ours]
         top_k: Insights injected per prompt. [paper: 25]
+        credit: ``"equal"``: every injected insight gets ``u = r − b_p`` and an insight's
+            utility on a problem is the mean over its uses [paper]. ``"contrast"``: while
+            training, each selected insight is left out of the prompt with probability
+            ``dropout``; its utility on a problem is then the mean reward when injected
+            minus the mean reward when left out (a randomised, per-insight estimate that
+            separates insights always injected together; equal credit where no left-out
+            rollout exists yet) [ours, for the authors' open problem of finer credit].
+        dropout: Leave-out probability of ``credit="contrast"``. [ours: 0.5]
         baseline_samples: No-insight samples per training problem for its baseline ``b_p``,
             counted in the rollout budget. [paper: 10]
         admission_samples: Samples of the admission test (the candidate alone in the
@@ -94,6 +102,8 @@ class InsightSettings:
 
     method: Literal["core", "expel"] = "core"
     top_k: int = 25
+    credit: Literal["equal", "contrast"] = "equal"
+    dropout: float = 0.5
     baseline_samples: int = 10
     admission_samples: int = 1
     admission_rule: Literal["solved", "margin"] = "solved"
@@ -120,6 +130,8 @@ class InsightSettings:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             self._bad("method", f"use one of {', '.join(METHODS)}")
+        if self.credit not in ("equal", "contrast"):
+            self._bad("credit", "use 'equal' or 'contrast'")
         if self.admission_rule not in ("solved", "margin"):
             self._bad("admission_rule", "use 'solved' or 'margin'")
         for name in _POSITIVE_INT:
