@@ -132,7 +132,9 @@ class SharedSync:
         self.tracked: dict[str, _Tracked] = {}
         self.refreshes = 0  # incremental refreshes of a reading worker (observability, tests)
         self.catch_ups = 0  # writes that first caught up with another worker's write
-        self._lock = threading.RLock()
+        # the connection's own lock: one lock, so a read's refresh and a write (which holds
+        # the connection) can never wait for each other
+        self._lock = db.sql.lock if isinstance(db.sql, PostgresDatabase) else threading.RLock()
 
     @property
     def sql(self) -> PostgresDatabase:
@@ -252,13 +254,15 @@ class SharedSync:
     ) -> frozenset[str]:
         """Passages of this write deleted or re-written by another worker meanwhile (their
         rows are locked until the write commits)."""
-        if not ids:
-            return frozenset()
-        marks = ",".join("?" * len(ids))
-        rows = dict(conn.execute(
-            f"SELECT id, text FROM passages WHERE namespace = ? AND id IN ({marks}) FOR UPDATE",
-            [namespace, *ids],
-        ).fetchall())
+        rows: dict[str, str] = {}
+        for at in range(0, len(ids), 1000):
+            chunk = list(ids[at:at + 1000])
+            marks = ",".join("?" * len(chunk))
+            rows.update(conn.execute(
+                f"SELECT id, text FROM passages WHERE namespace = ? AND id IN ({marks}) "
+                "FOR UPDATE",
+                [namespace, *chunk],
+            ).fetchall())
         return frozenset(
             pid for pid in ids
             if pid not in rows or (pid in index and index.passage_text(pid) != rows[pid])

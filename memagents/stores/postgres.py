@@ -145,6 +145,12 @@ class PostgresDatabase:
         return self._name
 
     @property
+    def lock(self) -> threading.RLock:
+        """The lock every use of the connection holds (re-entrant; hold it to make several
+        calls one step for the threads of this process)."""
+        return self._lock
+
+    @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
         return self._closed
