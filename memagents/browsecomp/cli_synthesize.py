@@ -113,6 +113,10 @@ def synthesize_cmd(
             if kind == "start":
                 console.print(f"run id {data['run_id']} ({data['seeds']} seeds)")
                 tasks["seeds"] = progress.add_task("seeds", total=data["seeds"])
+            elif kind == "finished":
+                console.print(f"run {data['run_id']} finished already in --checkpoint: its "
+                              "results are reused, nothing is synthesized again (pass another "
+                              "--checkpoint file to synthesize anew)")
             elif kind == "seed_done":
                 progress.advance(tasks["seeds"])
             elif kind == "stage":
@@ -142,6 +146,7 @@ def synthesize_cmd(
                                 "version": release.version if release else None,
                                 "stages": rows, "stats": result["stats"],
                                 "model": result["model"], "run_id": result["extra"]["run_id"],
+                                "reused": bool(result["extra"].get("reused")),
                                 "empty": empty or None}))
         return
     table = Table(title=f"synthesis ({result['model']}, anchor {anchor})")

@@ -83,7 +83,11 @@ async def asynthesize(*, anchor: str, n: int, llm: Any = None, second_llm: Any =
                       ) -> dict[str, Any]:
     """Run the workflow once (see the module docstring); returns ``candidates`` (at most
     ``n`` accepted, every rejected one), ``stats``, ``model``, ``settings``, ``web``,
-    ``extra`` (``run_id`` to resume)."""
+    ``extra`` (``run_id`` to resume; ``reused``: the run had finished in ``checkpoint``).
+
+    With a ``checkpoint``, the run's id is ``resume`` or a hash of the anchor and seeds: an
+    unfinished run of that id resumes, a finished one is returned as it was (no model call;
+    event ``"finished"``), so running the same command again never redoes or double-counts."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise InputError(f"--n must be a positive number of questions, got {n!r}.")
     if simulate and not offline:
@@ -141,19 +145,25 @@ async def asynthesize(*, anchor: str, n: int, llm: Any = None, second_llm: Any =
         config: dict[str, Any] = {"max_concurrency": concurrency,
                                   "configurable": {"thread_id": run_id}}
         inputs: Any = {"seeds": seeds}
+        finished: dict[str, Any] | None = None
         if saver is not None:
             state = await graph.aget_state(config)
             if state.next:
                 inputs = None  # an unfinished run of these seeds: resume it
-            elif resume and not state.values:
+            elif state.values:  # this run finished: reuse its results, redo nothing
+                finished = dict(state.values)
+            elif resume:
                 raise InputError(f"--resume {resume!r}: no such run in --checkpoint "
                                  f"{str(checkpoint)!r}.")
         if on_event is not None:
             on_event("start", {"seeds": len(seeds), "run_id": run_id})
-        final = await _stream(graph, inputs, config, on_event)
+            if finished is not None:
+                on_event("finished", {"run_id": run_id})
+        final = finished if finished is not None else await _stream(graph, inputs, config,
+                                                                     on_event)
     return _result(final, n=n, model=model_name, settings=settings, seeds=seeds,
                    offline=offline, world_seed=world_seed, snapshot=snapshot, world=world,
-                   run_id=run_id, search=search)
+                   run_id=run_id, search=search, reused=finished is not None)
 
 
 def _models(llm: Any, second_llm: Any, simulate: bool, world: Any) -> tuple[str, Any, Any]:
@@ -179,7 +189,7 @@ def _models(llm: Any, second_llm: Any, simulate: bool, world: Any) -> tuple[str,
 
 def _result(final: dict[str, Any], *, n: int, model: str, settings: SynthesisSettings,
             seeds: list[str], offline: bool, world_seed: int, snapshot: int, world: Any,
-            run_id: str, search: Any) -> dict[str, Any]:
+            run_id: str, search: Any, reused: bool = False) -> dict[str, Any]:
     cands = [Candidate.from_dict(c) for c in final.get("candidates") or ()]
     cands.sort(key=lambda c: (c.status != "accepted", c.seed, c.id))
     accepted = [c for c in cands if c.status == "accepted"]
@@ -194,7 +204,7 @@ def _result(final: dict[str, Any], *, n: int, model: str, settings: SynthesisSet
             else type(search).__name__})
     return {"candidates": [c.to_dict() for c in kept], "stats": stats, "model": model,
             "settings": asdict(settings), "web": web,
-            "extra": {"run_id": run_id, "seeds": len(seeds)}}
+            "extra": {"run_id": run_id, "seeds": len(seeds), "reused": reused}}
 
 
 def synthesize(**options: Any) -> dict[str, Any]:
