@@ -46,7 +46,8 @@ are the same without the thread.
   entities, fanned out with ``Send``; ``config["max_concurrency"]`` bounds them) or
   ``{"verify": [...]}`` (ready candidates as dicts: every check, no synthesis); out come
   ``candidates`` (accepted and rejected, each with its checks) and ``stats`` (per-stage
-  counters). The web is the browse agent's (hosted search backends and a fetcher from the
+  counters); its nodes are async (``await graph.ainvoke(...)``, as the server runs it). The
+  web is the browse agent's (hosted search backends and a fetcher from the
   settings, else the sample world's offline web, at snapshot 1 here: it has fresh pages; on it
   popularity is the world's table, else search hit counts). The time anchor is
   ``config["configurable"]["anchor"]`` (``YYYY-MM-DD`` or ``-90d``), else
