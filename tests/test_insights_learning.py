@@ -229,6 +229,17 @@ def test_contrast_credit_training_leaves_insights_out_reproducibly(tmp_path: Pat
     assert any(r[2] for r in runs[0]) and out  # some rollouts left insights out
 
 
+def test_pruning_during_training(tmp_path: Path) -> None:
+    with open_store(tmp_path, reflector({"insights": [TRICK, "Drink water."]}),
+                    prune_every=2, prune_min_uses=2) as store:
+        store.add(["Never count the end post."])  # hand-written, and wrong
+        report = store.train(30, problems=PROBLEMS, solver=Solver())
+        assert report.used == 30
+        pruned = {i.text for i in store.insights(status="pruned")}
+        assert "Never count the end post." in pruned
+        assert TRICK in {i.text for i in store.insights()}
+
+
 def test_expel_baseline_edits_one_list(tmp_path: Path) -> None:
     ops = iter([
         {"operations": [{"op": "add", "text": TRICK}, {"op": "add", "text": "Drink water."}]},

@@ -10,8 +10,9 @@ Spec: ``../shared/docs/methods/core.md``. The parts:
 * verifiers (:class:`ExactMatch`, :class:`NumericTolerance`, :class:`RegexMatch`,
   :class:`UnitTests`, or any callback) and solvers (:class:`LLMSolver`,
   :class:`GraphSolver` for multi-step LangGraph runs);
-* LangGraph nodes (:class:`InjectInsightsNode`, :class:`RecordOutcomeNode`) and the compiled
-  self-improving solver (:func:`build_insight_solver`);
+* LangGraph nodes (:class:`InjectInsightsNode`, :class:`SolveNode`,
+  :class:`RecordOutcomeNode`, :class:`LearnNode`) and the compiled self-improving solver
+  (:func:`build_insight_solver`);
 * the command line ``memagents insights train|eval|list|show|prune``.
 
 ``import memagents.insights`` is cheap: names load their modules on first use.
@@ -31,7 +32,12 @@ from memagents._lazy import lazy_exports
 if TYPE_CHECKING:
     from memagents.insights.evaluation import EvalReport, EvalResult
     from memagents.insights.learner import Progress, TrainReport
-    from memagents.insights.nodes import InjectInsightsNode, RecordOutcomeNode
+    from memagents.insights.nodes import (
+        InjectInsightsNode,
+        LearnNode,
+        RecordOutcomeNode,
+        SolveNode,
+    )
     from memagents.insights.pruning import PruneReport
     from memagents.insights.records import Attempt, Insight, InsightHit, Problem, Rollout
     from memagents.insights.retrieval import Selection
@@ -55,6 +61,8 @@ _WHERE = {
     "GraphSolver": "memagents.insights.solvers",
     "InjectInsightsNode": "memagents.insights.nodes",
     "Insight": "memagents.insights.records",
+    "LearnNode": "memagents.insights.nodes",
+    "SolveNode": "memagents.insights.nodes",
     "InsightHit": "memagents.insights.records",
     "InsightSettings": "memagents.insights.settings",
     "InsightStore": "memagents.insights.store",
@@ -81,6 +89,7 @@ __all__ = [
     "GraphSolver",
     "InjectInsightsNode",
     "Insight",
+    "LearnNode",
     "InsightHit",
     "InsightSettings",
     "InsightStore",
@@ -93,6 +102,7 @@ __all__ = [
     "RegexMatch",
     "Rollout",
     "Selection",
+    "SolveNode",
     "TrainReport",
     "UnitTests",
     "build_insight_solver",
