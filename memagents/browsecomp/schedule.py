@@ -343,6 +343,7 @@ def build_scheduler(job: Callable[[], Any], settings: ScheduleSettings,
         else:
             done["runs"] += 1
             if settings.max_runs is not None and done["runs"] >= settings.max_runs:
+                done["stopping"] = 1
                 try:
                     sched.shutdown(wait=False)
                 except SchedulerNotRunningError:
@@ -420,8 +421,15 @@ def run_schedule(job: Callable[[], Any], settings: ScheduleSettings, *,
     sched = build_scheduler(job, settings)
     main = threading.current_thread() is threading.main_thread()
     undo = _watch_signals(sched) if handle_signals and main else None
+    from apscheduler.jobstores.base import JobLookupError
+
     try:
         sched.start()
+    except JobLookupError:
+        # the last run's listener shut the scheduler down (and emptied its job store) while
+        # the scheduler thread was still bookkeeping that run: a normal stop, not an error
+        if not sched.runs_done.get("stopping"):
+            raise
     finally:
         if undo is not None:
             undo()
