@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -149,12 +150,28 @@ class Settings(BaseSettings):
                 value = "***" if value.get_secret_value() else None
             elif isinstance(value, Path):
                 value = str(value)
+            elif isinstance(value, str) and "://" in value:
+                value = _without_password(value)
             out[name] = value
         return out
 
     def resolved_data_dir(self) -> Path:
         """The shared evaluation data folder (``data_dir`` or ``../shared/data``)."""
         return shared_data_dir(self.data_dir)
+
+
+def _without_password(url: str) -> str:
+    """``url`` with the password of its credentials replaced by ``***``.
+
+    >>> _without_password("postgresql://ada:s3cret@db:5432/mem")
+    'postgresql://ada:***@db:5432/mem'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _secret(value: str | None) -> SecretStr | None:

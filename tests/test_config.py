@@ -51,3 +51,11 @@ def test_shared_data_dir_prefers_argument_then_env(
     assert shared_data_dir(tmp_path) == tmp_path
     monkeypatch.setenv("MEMAGENTS_DATA_DIR", str(tmp_path / "x"))
     assert shared_data_dir() == tmp_path / "x"
+
+
+def test_show_never_prints_a_password_inside_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    from memagents.config import get_settings
+
+    monkeypatch.setenv("MEMAGENTS_DATABASE_URL", "postgresql://ada:s3cret@db:5432/mem")
+    shown = get_settings().masked()["database_url"]
+    assert shown == "postgresql://ada:***@db:5432/mem" and "s3cret" not in shown
