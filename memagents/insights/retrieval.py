@@ -1,11 +1,15 @@
 """Ranking insights for a problem: utility on similar problems, plus exploration in training.
 
-For a problem ``q`` (``../shared/docs/methods/core.md`` §6): find its ``k`` nearest
-training problems by embedding (a stored training problem is its own nearest), score each
-active insight by its use-weighted mean utility on them (:func:`~memagents.insights.scoring.
-neighbour_utility`; with contrast credit, injected minus left out), add the UCB bonus ``c·√(ln(T+1)/(1+n_i))`` while training, and rank; the
-cosine of the insight and the problem breaks ties. The ExpeL-style baseline ranks by
-importance (votes) instead.
+For a problem ``q`` (``../shared/docs/methods/core.md`` §6): score each active insight by its
+utility on the training problems similar to ``q`` (with contrast credit, injected minus left
+out), add the UCB bonus ``c·√(ln(T+1)/(1+n_i))`` while training, and rank; the cosine of the
+insight and the problem breaks ties. "Similar" is, by default (``neighbourhood="kernel"``),
+a kernel over cosine similarity relative to the nearest training problem, its bandwidth
+chosen on the training rollouts by leave-one-problem-out (:meth:`Ranker.bandwidth`,
+:func:`~memagents.insights.scoring.kernel_utility`, :func:`~memagents.insights.scoring.
+loo_bandwidth`); ``neighbourhood="knn"`` is the fixed ``k`` nearest of the paper
+(:func:`~memagents.insights.scoring.neighbour_utility`). A stored training problem is its
+own nearest. The ExpeL-style baseline ranks by importance (votes) instead.
 
 :meth:`Ranker.select` then takes what goes into a prompt: the first ``top_k``, at evaluation
 without those measured to hurt (``min_eval_utility``), within the token budget of the insight
@@ -22,13 +26,21 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from memagents.base.results import Note, SearchHits
 from memagents.insights.db import InsightDB
 from memagents.insights.records import InsightHit
-from memagents.insights.scoring import cosine_top, neighbour_utility, ucb_bonus
+from memagents.insights.scoring import (
+    cosine_top,
+    kernel_utility,
+    kernel_weights,
+    loo_bandwidth,
+    neighbour_utility,
+    ucb_bonus,
+)
 from memagents.insights.settings import InsightSettings
 from memagents.insights.solvers import insight_block
 from memagents.models import Tokenizer
@@ -89,6 +101,7 @@ class Ranker:
         self.settings = settings
         self.tokenizer = tokenizer
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._bandwidths: dict[str, tuple[tuple[Any, ...], float, dict[float, float]]] = {}
 
     def vector(self, namespace: str, text: str, problem_id: str | None = None) -> np.ndarray:
         """A problem's unit vector: stored with the problem, else embedded (LRU cached)."""
@@ -118,6 +131,44 @@ class Ranker:
         ids, matrix = self.db.problem_matrix(namespace, NEIGHBOUR_SPLITS)
         return [ids[i] for i, _ in cosine_top(matrix, vector, self.settings.neighbours)]
 
+    def bandwidth(self, namespace: str) -> tuple[float, dict[float, float]]:
+        """The kernel bandwidth: ``settings.bandwidth`` when set, else the candidate with the
+        lowest leave-one-problem-out error on the training problems' recorded utilities
+        (:func:`~memagents.insights.scoring.loo_bandwidth`; recomputed when the recorded
+        uses change), with every candidate's error (empty when fixed)."""
+        if self.settings.bandwidth is not None:
+            return self.settings.bandwidth, {}
+        ids, matrix = self.db.problem_matrix(namespace, NEIGHBOUR_SPLITS)
+        uses = self.db.uses(namespace)
+        out = self.db.left_out(namespace) if self.settings.credit == "contrast" else {}
+        key = (tuple(ids), self.settings.credit, self.settings.kernel_prior,
+               *(sum(n for per in table.values() for n, _ in per.values())
+                 for table in (uses, out)))
+        cached = self._bandwidths.get(namespace)
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2]
+        col = {p: j for j, p in enumerate(ids)}
+        counts = np.zeros((len(uses), len(ids)))
+        means = np.zeros((len(uses), len(ids)))
+        for r, (iid, per) in enumerate(uses.items()):
+            for p, (n, mean) in per.items():
+                if p in col:
+                    counts[r, col[p]] = n
+                    means[r, col[p]] = mean - out.get(iid, {}).get(p, (0, 0.0))[1]
+        sims = matrix @ matrix.T if len(ids) else np.zeros((0, 0))
+        h, errors = loo_bandwidth(sims, counts, means, prior=self.settings.kernel_prior)
+        self._bandwidths[namespace] = (key, h, errors)
+        return h, errors
+
+    def weights(self, namespace: str, vector: np.ndarray) -> dict[str, float]:
+        """Kernel weight of every training (and online) problem for a problem ``vector``."""
+        ids, matrix = self.db.problem_matrix(namespace, NEIGHBOUR_SPLITS)
+        if not ids:
+            return {}
+        sims = np.round(matrix @ vector.astype(matrix.dtype), 6)
+        w = kernel_weights(sims, self.bandwidth(namespace)[0])
+        return {p: float(x) for p, x in zip(ids, w, strict=True)}
+
     def rank(self, namespace: str, text: str, *, explore: bool = False,
              problem_id: str | None = None) -> SearchHits:
         """Every active insight ranked for the problem ``text``, best first."""
@@ -131,7 +182,9 @@ class Ranker:
             scored = [(float(insights[i].votes), 0.0, 0.0, 0, float(s), i)
                       for i, s in zip(ids, sims, strict=True) if i in insights]
         else:
-            near = self.neighbours(namespace, vector)
+            kernel = self.settings.neighbourhood == "kernel"
+            near = [] if kernel else self.neighbours(namespace, vector)
+            weights = self.weights(namespace, vector) if kernel else {}
             uses = self.db.uses(namespace)
             out = self.db.left_out(namespace) if self.settings.credit == "contrast" else None
             total = self.db.counter(namespace, "retrievals")
@@ -139,8 +192,11 @@ class Ranker:
             for i, s in zip(ids, sims, strict=True):
                 if i not in insights:
                     continue
-                value, evidence = neighbour_utility(
-                    uses.get(i, {}), near, None if out is None else out.get(i, {}))
+                left = None if out is None else out.get(i, {})
+                value, evidence = (
+                    kernel_utility(uses.get(i, {}), weights, left,
+                                   prior=self.settings.kernel_prior) if kernel
+                    else neighbour_utility(uses.get(i, {}), near, left))
                 bonus = (ucb_bonus(self.settings.ucb_c, total, insights[i].uses)
                          if explore else 0.0)
                 scored.append((value + bonus, value, bonus, evidence, float(s), i))

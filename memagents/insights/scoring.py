@@ -6,7 +6,16 @@
 * **Retrieval score** (§6, concrete form ours): for a problem ``q`` with nearest training
   problems ``N_k(q)``, ``score(i, q) = Σ n(i,p)·ū(i,p) / Σ n(i,p)`` over ``p ∈ N_k(q)`` (0
   when the insight was never used there), plus ``c·√(ln(T+1)/(1+n_i))`` while training
-  (:func:`neighbour_utility`, :func:`ucb_bonus`).
+  (:func:`neighbour_utility`, :func:`ucb_bonus`): the paper-like fixed neighbourhood
+  (``neighbourhood="knn"``).
+* **Kernel neighbourhood** (ours, the default): every training problem ``p`` weighs
+  ``w_p = exp(−(s* − s_p)/h)``, ``s_p`` its cosine to ``q`` and ``s*`` the nearest one's (so
+  the nearest weighs 1 and a problem ``h`` less similar weighs 1/e), and
+  ``score(i, q) = Σ w_p·n(i,p)·ū(i,p) / (Σ w_p·n(i,p) + n₀)``: a similarity-weighted mean
+  utility shrunk toward 0 by ``n₀`` pseudo-uses, so evidence from dissimilar problems alone
+  counts little (:func:`kernel_weights`, :func:`kernel_utility`). The bandwidth ``h`` is
+  chosen on the training problems by leave-one-problem-out prediction of each insight's
+  measured utility (:func:`loo_bandwidth`).
 * **Sampling** (§3): failure-biased, mixed with uniform (:func:`sampling_weights`), with a
   success estimate that starts at ``b_p`` (:func:`success_estimate`).
 * **Admission** (§7): the candidate alone solves its source problem (:func:`admits`).
@@ -31,6 +40,9 @@ __all__ = [
     "admits",
     "bootstrap_ci",
     "cosine_top",
+    "kernel_utility",
+    "kernel_weights",
+    "loo_bandwidth",
     "neighbour_utility",
     "running_mean",
     "sampling_weights",
@@ -91,6 +103,107 @@ def neighbour_utility(uses: Mapping[str, tuple[int, float]], neighbours: Sequenc
     if total_n == 0:
         return 0.0, 0
     return round(total / total_n, 12), total_n
+
+
+def kernel_weights(sims: Sequence[float] | np.ndarray, bandwidth: float) -> np.ndarray:
+    """Kernel weights ``exp(−(s* − s_p)/h)`` of problems with cosines ``sims`` to a query:
+    the nearest weighs 1; ``h = inf`` weighs every problem 1.
+
+    >>> kernel_weights([0.9, 0.8, 0.5], 0.1).round(4).tolist()
+    [1.0, 0.3679, 0.0183]
+    """
+    s = np.asarray(sims, dtype=float)
+    if s.size == 0:
+        return np.zeros(0)
+    if not math.isfinite(bandwidth):
+        return np.ones_like(s)
+    return np.exp(-(s.max() - s) / max(bandwidth, 1e-12))
+
+
+def kernel_utility(uses: Mapping[str, tuple[int, float]], weights: Mapping[str, float],
+                   left_out: Mapping[str, tuple[int, float]] | None = None, *,
+                   prior: float = 1.0) -> tuple[float, int]:
+    """An insight's similarity-weighted mean utility, shrunk toward 0 by ``prior``
+    pseudo-uses: ``Σ w_p·n(i,p)·ū(i,p) / (Σ w_p·n(i,p) + n₀)``, and the uses it rests on
+    (problems of weight ≥ 0.01); ``(0.0, 0)`` without any use on a weighted problem.
+
+    ``left_out`` (contrast credit) replaces ``ū(i,p)`` by the mean when injected minus the
+    mean when left out, as :func:`neighbour_utility` does.
+
+    Args:
+        uses: Problem id -> ``(n(i,p), ū(i,p))`` of one insight.
+        weights: Problem id -> kernel weight (problems missing weigh 0).
+        left_out: Problem id -> ``(count, mean utility)`` of the rollouts leaving it out.
+        prior: ``n₀``, pseudo-uses at utility 0.
+
+    >>> kernel_utility({"p1": (3, 0.5), "p2": (2, -0.5)}, {"p1": 1.0, "p2": 0.5})
+    (0.2, 5)
+    >>> kernel_utility({"p1": (3, 0.5)}, {"p1": 1.0}, {"p1": (2, 0.25)}, prior=0.0)
+    (0.25, 3)
+    """
+    num = den = 0.0
+    evidence = 0
+    for p, (n, mean) in uses.items():
+        w = float(weights.get(p, 0.0))
+        if n <= 0 or w <= 0.0:
+            continue
+        if left_out is not None and p in left_out:
+            mean -= left_out[p][1]
+        num += w * n * mean
+        den += w * n
+        evidence += n if w >= 0.01 else 0
+    if den <= 0.0:
+        return 0.0, 0
+    return round(num / (den + prior), 12), evidence
+
+
+BANDWIDTHS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, math.inf)
+"""Candidate bandwidths of :func:`loo_bandwidth` (cosine units; ``inf``: every problem
+weighs the same)."""
+
+
+def loo_bandwidth(sims: np.ndarray, counts: np.ndarray, means: np.ndarray, *,
+                  prior: float = 1.0, grid: Sequence[float] = BANDWIDTHS
+                  ) -> tuple[float, dict[float, float]]:
+    """The bandwidth that best predicts, for each training problem left out, the measured
+    utility of each insight used on it from the other problems (kernel-weighted as
+    :func:`kernel_utility`, the nearest *other* problem weighing 1): the
+    leave-one-problem-out mean squared error, weighted by uses. Ties go to the wider
+    bandwidth (the smoother estimate); without any insight used on two problems, ``inf``.
+
+    Args:
+        sims: ``P × P`` cosines between the training problems.
+        counts: ``I × P`` uses ``n(i,p)``.
+        means: ``I × P`` mean utilities ``ū(i,p)`` (any value where ``n`` is 0).
+        prior: ``n₀`` of :func:`kernel_utility`.
+        grid: The candidate bandwidths.
+
+    Returns:
+        The chosen bandwidth and the error of every candidate.
+
+    >>> sims = np.array([[1.0, 0.9, 0.2], [0.9, 1.0, 0.2], [0.2, 0.2, 1.0]])
+    >>> counts = np.array([[4, 4, 4], [4, 4, 4]])
+    >>> means = np.array([[0.5, 0.5, -0.5], [-0.5, -0.5, 0.5]])
+    >>> loo_bandwidth(sims, counts, means, prior=0.0, grid=(0.1, math.inf))[0]
+    0.1
+    """
+    n = np.asarray(counts, dtype=float)
+    m = np.where(n > 0, np.asarray(means, dtype=float), 0.0)
+    s = np.asarray(sims, dtype=float)
+    p = s.shape[0]
+    if p < 2 or n.size == 0 or not ((n > 0).sum(axis=1) >= 2).any():
+        return math.inf, {}
+    off = ~np.eye(p, dtype=bool)
+    nearest = np.where(off, s, -np.inf).max(axis=1, keepdims=True)
+    errors: dict[float, float] = {}
+    for h in grid:
+        w = (np.ones((p, p)) if not math.isfinite(h)
+             else np.exp(-(nearest - s) / max(h, 1e-12)))
+        w = np.where(off, w, 0.0)  # w[p, q]: weight of problem q when p is left out
+        pred = (n * m) @ w.T / np.maximum(n @ w.T + prior, 1e-12)
+        errors[h] = round(float((n * (m - pred) ** 2).sum() / n.sum()), 12)
+    best = min(errors.values())
+    return max(h for h, e in errors.items() if e <= best + 1e-12), errors
 
 
 def ucb_bonus(c: float, total_retrievals: int, uses: int) -> float:

@@ -34,7 +34,7 @@ _UNIT = ("uniform_mix", "dedup_threshold", "merge_threshold", "dropout")
 _POSITIVE_INT = ("top_k", "baseline_samples", "admission_samples", "neighbours",
                  "success_window", "max_candidates", "max_insight_tokens", "max_trace_tokens",
                  "max_insight_chars", "prune_min_uses", "expel_initial_votes")
-_NON_NEGATIVE = ("ucb_c", "verifier_timeout", "prune_every")
+_NON_NEGATIVE = ("ucb_c", "verifier_timeout", "prune_every", "kernel_prior")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,8 +62,25 @@ class InsightSettings:
             (with one sample: it is solved) [paper]; ``"margin"`` admits when their mean
             reward beats ``b_p`` by more than ``admission_margin`` [ours, variant].
         admission_margin: Margin of the ``"margin"`` rule. [paper: 0]
-        neighbours: Training problems whose utilities score an insight for a new problem
-            (``k`` of ``N_k(q)``). [ours: 5]
+        neighbourhood: Which training problems' utilities score an insight for a problem
+            ``q``. ``"kernel"``: all of them, weighted ``exp(−(s* − s_p)/h)`` by their cosine
+            ``s_p`` to ``q`` relative to the nearest one's ``s*``, the score a weighted mean
+            utility shrunk toward 0 by ``kernel_prior`` pseudo-uses [ours, the default: the
+            paper says only "similar problems"; a fixed ``k`` mixes in dissimilar problems
+            whenever fewer than ``k`` are similar, and which ``k`` is right depends on how
+            many similar problems the training set holds, unknown in general].
+            ``"knn"``: the use-weighted mean over the ``neighbours`` nearest (the paper's
+            ``N_k(q)``, as the spec reads it).
+        bandwidth: ``h`` of the kernel, in cosine units. ``None`` (default): chosen on the
+            training problems alone, as the candidate (0.005 … 0.5, or inf) whose kernel
+            best predicts each insight's measured utility on a training problem left out
+            from its utilities on the others (leave-one-problem-out squared error, weighted
+            by uses; recomputed as rollouts accrue) [ours: no held-out data, no knowledge of
+            the task structure]. A number fixes it.
+        kernel_prior: ``n₀``, pseudo-uses at utility 0 in the kernel score, so an insight
+            known only from dissimilar problems scores near 0 and one use counts half.
+            [ours: 1]
+        neighbours: ``k`` of ``neighbourhood="knn"`` (``N_k(q)``). [ours: 5]
         ucb_c: Exploration coefficient ``c`` of ``c·√(ln(T+1)/(1+n_i))``, training only.
             [port: 0.30]
         uniform_mix: Share of uniform sampling in the problem sampler; the rest is
@@ -108,6 +125,9 @@ class InsightSettings:
     admission_samples: int = 1
     admission_rule: Literal["solved", "margin"] = "solved"
     admission_margin: float = 0.0
+    neighbourhood: Literal["kernel", "knn"] = "kernel"
+    bandwidth: float | None = None
+    kernel_prior: float = 1.0
     neighbours: int = 5
     ucb_c: float = 0.30
     uniform_mix: float = 0.5
@@ -132,6 +152,13 @@ class InsightSettings:
             self._bad("method", f"use one of {', '.join(METHODS)}")
         if self.credit not in ("equal", "contrast"):
             self._bad("credit", "use 'equal' or 'contrast'")
+        if self.neighbourhood not in ("kernel", "knn"):
+            self._bad("neighbourhood", "use 'kernel' or 'knn'")
+        if self.bandwidth is not None and (
+                isinstance(self.bandwidth, bool) or not isinstance(self.bandwidth, (int, float))
+                or math.isnan(self.bandwidth) or self.bandwidth <= 0):
+            self._bad("bandwidth", "it must be a number > 0 (inf: every training problem "
+                      "weighs the same), or None to choose it by leave-one-problem-out")
         if self.admission_rule not in ("solved", "margin"):
             self._bad("admission_rule", "use 'solved' or 'margin'")
         for name in _POSITIVE_INT:
