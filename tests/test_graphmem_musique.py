@@ -134,11 +134,12 @@ def _recall(index: GraphIndex, preset: str, data: dict[str, Any]) -> dict[str, f
 def test_quality_floor_with_a_lexical_embedder(
     full_default: GraphIndex, data: dict[str, Any]
 ) -> None:
-    # measured: graph R@5 0.575, R@10 0.637; the same embedder's dense R@10 0.470
+    # measured: graph R@5 0.553, R@10 0.587 (the default ranks the top 5 and 10 as the
+    # faithful preset does); the same embedder's dense R@10 0.470. About two questions of slack.
     rec = _recall(full_default, "default", data)
-    assert rec["graph@5"] >= 0.52
-    assert rec["graph@10"] >= 0.58
-    assert rec["graph@10"] >= rec["dense@10"] + 0.10  # the graph must beat its own dense
+    assert rec["graph@5"] >= 0.53
+    assert rec["graph@10"] >= 0.565
+    assert rec["graph@10"] >= rec["dense@10"] + 0.08  # the graph must beat its own dense
 
 
 def test_incremental_and_delete_on_a_musique_slice(data: dict[str, Any], embed: HashedBow) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from memagents.graphmem import GraphMemory
+from memagents.graphmem.core.config import Preset, SearchConfig
 from memagents.graphmem.core.ppr import PPRSolver
 from memagents.graphmem.db import GraphDB
 from memagents.sample import SampleWorld
@@ -104,10 +105,21 @@ PREVIOUS = {
 }
 
 
+# the presets the rankings were recorded with: "default" was then all seed phrases and a
+# dense-ordered top 5 (since replaced by the cross-validated window of 3)
+RECORDED_PRESETS: dict[str, str | Preset] = {
+    "default": Preset(
+        name="default",
+        search=SearchConfig(name="default", seed_phrase_top_k=None, rerank_window=5),
+    ),
+    "hipporag2": "hipporag2",
+}
+
+
 @pytest.mark.parametrize("preset", ["default", "hipporag2"])
 def test_one_pass_rankings_equal_the_previous_two_pass_ones(tmp_path: Path, preset: str) -> None:
     with GraphMemory.open(tmp_path, embeddings="hash:256", llm=_filter_model(),
-                          preset=preset) as memory:
+                          preset=RECORDED_PRESETS[preset]) as memory:
         memory.add_triples(PASSAGES, ids=IDS)
         for (name, qi, use_filter), expected in PREVIOUS.items():
             if name != preset:

@@ -80,16 +80,29 @@ def _recall(musique: MusiqueData, tops: dict[str, list[str]]) -> dict[int, float
 def test_default_preset_beats_the_official_floors(
     musique: MusiqueData, rankings: dict[str, Any]
 ) -> None:
-    # official 0.422 / 0.622 / 0.755; dense 0.458 / 0.555 / 0.630; measured 0.475/0.655/0.782.
-    # The floors leave about two questions of slack (one gold passage moving past the cut-off
-    # changes a recall by 0.005-0.01): MiniLM's vectors differ in their last bits between CPUs
-    # and near-tied rankings can flip on another machine.
+    # official 0.422 / 0.622 / 0.755; dense 0.458 / 0.555 / 0.630; measured 0.467/0.632/0.755
+    # (held out in benchmarks/musique_defaults_cv.py: 0.461 / 0.632 / 0.755). The floors leave
+    # about two questions of slack (one gold passage moving past the cut-off changes a recall
+    # by 0.005-0.01): MiniLM's vectors differ in their last bits between CPUs and near-tied
+    # rankings can flip on another machine.
     r = _recall(musique, rankings["default"])
-    assert r[2] >= 0.45 and r[5] >= 0.63 and r[10] >= 0.76, r
+    assert r[2] >= 0.445 and r[5] >= 0.61 and r[10] >= 0.735, r
     official = musique.reference["hipporag2_official"]
-    for k in (5, 10):
+    for k in (2, 5, 10):
         wins, losses = paired_wins(rankings["default"], official, musique.gold, k)
         assert wins >= losses, (k, wins, losses)
+
+
+def test_default_preset_only_reorders_the_faithful_top_3(rankings: dict[str, Any]) -> None:
+    # rerank_window=3: ranks 4-10 are the faithful ranking's, so recall at 3 and deeper is
+    # the hipporag2 preset's by construction (its graph keeps 101 synonyms, not 100: the
+    # same top-10 lists on all 50 questions when measured)
+    default, faithful = rankings["default"], rankings["hipporag2"]
+    same = sum(
+        default[q][3:] == faithful[q][3:] and set(default[q][:3]) == set(faithful[q][:3])
+        for q in faithful
+    )
+    assert same >= 48, f"only {same}/50 rankings are the faithful one with its top 3 reordered"
 
 
 def test_hipporag2_preset_reproduces_the_official_rankings(
