@@ -48,6 +48,7 @@ from memagents.base.ops import AddOp, DeleteOp, GetOp, Op, SearchOp
 from memagents.config import Settings, get_settings
 from memagents.errors import ConfigError, InputError, StorageError
 from memagents.graphmem import knowledge
+from memagents.graphmem.batching import DEFAULT_WINDOW_MS, WindowBatcher
 from memagents.graphmem.core.config import Preset, get_preset
 from memagents.graphmem.core.graph import GraphIndex
 from memagents.graphmem.core.normalize import unencodable
@@ -55,7 +56,13 @@ from memagents.graphmem.db import GraphDB
 from memagents.graphmem.extraction import Extractor
 from memagents.graphmem.ingest import Ingestor, ProgressFn, check_ids, check_string
 from memagents.graphmem.results import AddResult, MemoryHit, SearchHits
-from memagents.graphmem.retrieval import arun_search, run_search
+from memagents.graphmem.retrieval import (
+    arun_search_ops,
+    group_searches,
+    rank_requests,
+    run_search,
+    run_search_ops,
+)
 from memagents.graphmem.state import DEFAULT_NAMESPACE, MemoryState, check_namespace
 from memagents.models import (
     Budget,
@@ -109,6 +116,7 @@ class GraphMemory(Memory, Adaptable):
         use_filter: bool | None,
         namespace: str,
         settings: Settings,
+        ppr_batch_window_ms: float = DEFAULT_WINDOW_MS,
     ) -> None:
         self._lock = lock
         self._state = MemoryState(
@@ -117,6 +125,10 @@ class GraphMemory(Memory, Adaptable):
             use_filter=use_filter, given_extractor=extractor,
         )
         self._ingest = Ingestor(self._state)
+        state = self._state
+        self._ppr_batcher = WindowBatcher(
+            lambda requests: rank_requests(state, requests), window_ms=ppr_batch_window_ms
+        )
 
     # ----------------------------------------------------------------- opening
     @classmethod
@@ -134,6 +146,7 @@ class GraphMemory(Memory, Adaptable):
         settings: Settings | None = None,
         database_url: str | None = None,
         refresh_interval: float = 1.0,
+        ppr_batch_window_ms: float = DEFAULT_WINDOW_MS,
     ) -> GraphMemory:
         """Open (or create) the memory in ``folder`` (default: the ``home`` setting), or in
         the Postgres database of ``database_url``.
@@ -161,6 +174,10 @@ class GraphMemory(Memory, Adaptable):
             refresh_interval: With Postgres: a worker checks at most this often (seconds)
                 whether other workers changed the memory before it searches; until then it
                 answers from the graph it has. Writes always bring it up to date first.
+            ppr_batch_window_ms: ``asearch`` calls arriving within this many milliseconds
+                of each other share one batched PageRank (same hits as alone; see
+                :mod:`memagents.graphmem.batching`); ``0`` turns it off. Sync ``search`` is
+                never delayed.
 
         Raises:
             StoreLockedError: Another process has this memory open (a folder memory).
@@ -189,7 +206,7 @@ class GraphMemory(Memory, Adaptable):
             return cls(
                 root, db=db, lock=lock, embeddings=emb, embeddings_key=key,
                 preset=the_preset, llm=structured, extractor=extractor, use_filter=use_filter,
-                namespace=namespace, settings=settings,
+                namespace=namespace, settings=settings, ppr_batch_window_ms=ppr_batch_window_ms,
             )
         except BaseException:
             if db is not None:
@@ -274,6 +291,15 @@ class GraphMemory(Memory, Adaptable):
         self._state.use_filter = value
 
     @property
+    def ppr_batch_window_ms(self) -> float:
+        """The batching window of ``asearch`` in milliseconds (``0``: off); settable."""
+        return self._ppr_batcher.window_ms
+
+    @ppr_batch_window_ms.setter
+    def ppr_batch_window_ms(self, value: float) -> None:
+        self._ppr_batcher.window_ms = value
+
+    @property
     def closed(self) -> bool:
         """True once :meth:`close` ran."""
         return self._state.closed
@@ -306,26 +332,32 @@ class GraphMemory(Memory, Adaptable):
 
         ``add`` options: ``progress`` (``progress(done, total)`` as extraction advances) and
         ``extract`` (``False``: store the passages with no triples and no LLM call). ``search``
-        options: ``preset`` and ``use_filter``.
+        options: ``preset`` and ``use_filter``. Consecutive searches share one batched
+        PageRank per graph (each gets the hits it gets alone).
         """
-        return [self._run_op(op) for op in ops]
+        out: list[Any] = []
+        for group in group_searches(ops):
+            if len(group) > 1:
+                out += run_search_ops(self._state, group)  # type: ignore[arg-type]
+            else:
+                out.append(self._run_op(group[0]))
+        return out
 
     async def abatch(self, ops: Sequence[Op]) -> list[Any]:
         """Async twin of :meth:`batch`: extraction, query embedding and the recognition
-        filter run on the models' async APIs; SQLite work runs in worker threads."""
+        filter run on the models' async APIs; SQLite work runs in worker threads. Searches
+        (consecutive ones concurrently) rank through the batching window."""
         out: list[Any] = []
-        for op in ops:
-            if isinstance(op, AddOp) and op.options.get("extract", True):
+        for group in group_searches(ops):
+            op = group[0]
+            if isinstance(op, SearchOp):
+                out += await arun_search_ops(self._state, group, self._ppr_batcher)  # type: ignore[arg-type]
+            elif isinstance(op, AddOp) and op.options.get("extract", True):
                 ns = self._ns(op.namespace)
                 out.append(await self._ingest.aadd(
                     list(op.items), ids=op.ids, metadata=op.metadata, namespace=ns,
                     progress=op.options.get("progress"),
                 ))
-            elif isinstance(op, SearchOp):
-                ns = self._ns(op.namespace)
-                check_string(op.query, "the search query")
-                out.append(await arun_search(self._state, op.query, op.k, ns, op.options.get("preset"),
-                                             op.options.get("use_filter")))
             else:
                 out.append(await asyncio.to_thread(self._run_op, op))
         return out

@@ -214,22 +214,47 @@ class PPRSolver:
             iterations = max(iterations, its)
         return out, iterations
 
+    def solve_many(
+        self, resets: np.ndarray, *, rows: slice | np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Solve the columns of ``resets`` ``(n, b)`` together, one sparse pass per step for
+        all of them (:mod:`~memagents.graphmem.core.batched_ppr`): bit-identical to
+        :meth:`solve` column by column. Returns ``(probabilities[rows], iterations)``, the
+        iterations per column (``rows``: which output rows to keep, default all).
+
+        Raises:
+            InputError: Wrong shape, or a column with no positive mass (named).
+        """
+        from memagents.graphmem.core.batched_ppr import solve_block  # it imports this module
+
+        return solve_block(self, resets, rows=rows)
+
     def _solve(self, r64: np.ndarray) -> tuple[np.ndarray, int]:
-        perm = self._perm
-        r = (r64[perm] if perm is not None else r64).astype(self.config.dtype)
+        r = self._to_solver_order(r64)
         if self.config.damping == 0.0 or self.nnz == 0:
             z, its = r, 0
         elif self.config.method == "power":
             z, its = self._power(r)
         else:
             z, its = self._chebyshev(r)
+        return self._probabilities(z), its
+
+    def _to_solver_order(self, r64: np.ndarray) -> np.ndarray:
+        """A cleaned reset vector, renumbered and cast to the solver's dtype."""
+        perm = self._perm
+        return (r64[perm] if perm is not None else r64).astype(self.config.dtype)
+
+    def _probabilities(self, z: np.ndarray) -> np.ndarray:
+        """A solution ``z`` (solver order, contiguous; clipped in place) as probabilities in
+        node order."""
         np.maximum(z, 0, out=z)
         probs = (z / z.sum(dtype=np.float64)).astype(np.float64)
+        perm = self._perm
         if perm is None:
-            return probs, its
+            return probs
         out = np.empty_like(probs)
         out[perm] = probs
-        return out, its
+        return out
 
     def _map(self, fn: Any, *args: Any) -> float:
         """Run ``fn(block, *args)`` on every block (in threads when several); sum results."""

@@ -61,6 +61,7 @@ from memagents.graphmem.core.config import Preset, get_preset
 from memagents.graphmem.core.graph import GraphIndex
 from memagents.graphmem.core.matrices import GraphMatrices
 from memagents.graphmem.core.normalize import Triple, normalize_triple
+from memagents.graphmem.core.ppr import PPRSolver
 
 _vecdot = getattr(np, "vecdot", None)  # numpy >= 2.0
 
@@ -71,6 +72,7 @@ __all__ = [
     "Hit",
     "LinkedFact",
     "Linking",
+    "RankPlan",
     "SearchResult",
     "SeedPhrase",
     "minmax",
@@ -157,6 +159,25 @@ class SearchResult:
 
     hits: tuple[Hit, ...]
     explanation: Explanation
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RankPlan:
+    """A search between its two halves (:meth:`GraphSearcher.plan_rank`): its PPR is
+    ``solver.solve(reset)``; ``n_phrases`` leading nodes are phrases, the rest passages."""
+
+    linking: Linking
+    k: int
+    seeds: tuple[tuple[int, float], ...]
+    reset: np.ndarray
+    solver: PPRSolver
+    explanation: dict[str, Any]
+
+    @property
+    def n_phrases(self) -> int:
+        """Phrase nodes before the passage nodes."""
+        m = self.linking.matrices
+        return len(m.phrases) if m is not None else 0
 
 
 FactFilter = Callable[[str, list[LinkedFact]], Sequence[LinkedFact | Sequence[str]]]
@@ -350,6 +371,10 @@ class GraphSearcher:
     ) -> SearchResult:
         """Rank passages from a :class:`Linking`: seeds from the kept facts, one PPR.
 
+        It is :meth:`plan_rank`, the PPR, then :meth:`finish_rank`; several searches can
+        share one batched PPR between the two halves
+        (:func:`memagents.graphmem.batching.rank_many`), with the same result.
+
         Args:
             linking: What :meth:`link` returned (its graph snapshot is used, whatever
                 changed in the index since).
@@ -357,6 +382,21 @@ class GraphSearcher:
             kept: The recognition filter's answer (LinkedFacts or triples among
                 ``linking.candidates``); ``None`` when no filter ran (all candidates kept).
         """
+        plan = self.plan_rank(linking, k, kept=kept)
+        if isinstance(plan, SearchResult):
+            return plan
+        probs, iterations = plan.solver.solve(plan.reset)
+        return self.finish_rank(plan, probs[plan.n_phrases :], iterations)
+
+    def plan_rank(
+        self,
+        linking: Linking,
+        k: int = 10,
+        *,
+        kept: Sequence[LinkedFact | Sequence[str]] | None = None,
+    ) -> RankPlan | SearchResult:
+        """The first half of :meth:`rank`: the seeds and the PPR reset vector, or the whole
+        result when no PageRank is needed (empty index, no fact kept: dense ranking)."""
         _check_k(k)
         name = self.config.name
         m = linking.matrices
@@ -368,7 +408,6 @@ class GraphSearcher:
         if kept is not None and linked:
             facts = _apply_filter(linked, kept)
         dense = linking.dense
-        ppr = np.zeros(len(m.passages))
         expl: dict[str, Any] = {
             "preset": name,
             "candidate_facts": tuple(f for _, f in linked),
@@ -383,39 +422,42 @@ class GraphSearcher:
             for node, weight in seeds:
                 reset[node] = weight
             reset[n_ph:] = self.config.passage_node_weight * minmax(dense)
-            probs, iterations = m.solver(self.preset.ppr).solve(reset)
-            ppr[:] = probs[n_ph:]
-            order = self._graph_order(ppr, dense, k)
-            explanation = Explanation(
-                **expl,
-                used_graph=True,
-                ppr_iterations=iterations,
-                seed_phrases=tuple(
-                    SeedPhrase(
-                        phrase=m.phrases[node],
-                        weight=w,
-                        passages=int(m.phrase_passage_count[node]),
-                    )
-                    for node, w in seeds
-                ),
+            solver = m.solver(self.preset.ppr)
+            return RankPlan(
+                linking=linking, k=k, seeds=tuple(seeds), reset=reset, solver=solver,
+                explanation=expl,
             )
-            score = ppr
-        else:
-            reason = "no facts in the index" if not linked else "the filter kept no fact"
-            score = minmax(dense)
-            order = _order(score)[:k]
-            explanation = Explanation(**expl, fallback_reason=reason)
-        hits = tuple(
-            Hit(
-                passage_id=m.passages[j],
-                score=float(score[j]),
-                dense_score=float(dense[j]),
-                ppr_score=float(ppr[j]),
-                rank=r + 1,
-            )
-            for r, j in enumerate(order.tolist())
+        reason = "no facts in the index" if not linked else "the filter kept no fact"
+        score = minmax(dense)
+        order = _order(score)[:k]
+        explanation = Explanation(**expl, fallback_reason=reason)
+        return _result(m, order, score, dense, np.zeros(len(m.passages)), explanation)
+
+    def finish_rank(
+        self, plan: RankPlan, passage_probs: np.ndarray, iterations: int
+    ) -> SearchResult:
+        """The second half of :meth:`rank`: the PPR probabilities of the passage nodes
+        (``probabilities[plan.n_phrases:]``) to ranked hits."""
+        m = plan.linking.matrices
+        assert m is not None
+        dense = plan.linking.dense
+        ppr = np.zeros(len(m.passages))
+        ppr[:] = passage_probs
+        order = self._graph_order(ppr, dense, plan.k)
+        explanation = Explanation(
+            **plan.explanation,
+            used_graph=True,
+            ppr_iterations=int(iterations),
+            seed_phrases=tuple(
+                SeedPhrase(
+                    phrase=m.phrases[node],
+                    weight=w,
+                    passages=int(m.phrase_passage_count[node]),
+                )
+                for node, w in plan.seeds
+            ),
         )
-        return SearchResult(hits=hits, explanation=explanation)
+        return _result(m, order, ppr, dense, ppr, explanation)
 
     def _graph_order(self, ppr: np.ndarray, dense: np.ndarray, k: int) -> np.ndarray:
         """Passage indices, best first: PPR order, the top window reordered by dense."""
@@ -471,6 +513,27 @@ class GraphSearcher:
         if top is not None:
             ranked = ranked[:top]
         return [(n, float(total[n] / count[n])) for n in ranked]
+
+
+def _result(
+    m: GraphMatrices,
+    order: np.ndarray,
+    score: np.ndarray,
+    dense: np.ndarray,
+    ppr: np.ndarray,
+    explanation: Explanation,
+) -> SearchResult:
+    hits = tuple(
+        Hit(
+            passage_id=m.passages[j],
+            score=float(score[j]),
+            dense_score=float(dense[j]),
+            ppr_score=float(ppr[j]),
+            rank=r + 1,
+        )
+        for r, j in enumerate(order.tolist())
+    )
+    return SearchResult(hits=hits, explanation=explanation)
 
 
 def _check_questions(questions: list[str]) -> None:
