@@ -223,9 +223,9 @@ class Insight:
 class InsightHit(Hit):
     """A search hit: an insight ranked for a problem.
 
-    ``score`` is the insight's mean utility ``r − b_p`` on the problem's nearest training
-    problems (weighted by uses; 0 without evidence), plus the exploration bonus when the
-    search explores; ``similarity`` (cosine of the insight and the problem) breaks ties.
+    ``score`` is the insight's mean utility ``r − b_p`` on training problems similar to the
+    problem (weighted by uses and, by default, by a similarity kernel, shrunk toward 0; 0
+    without evidence), plus the exploration bonus when the search explores; ``similarity`` (cosine of the insight and the problem) breaks ties.
     The utility means the same for every query, so it is the stable score.
 
     Example:
