@@ -13,9 +13,10 @@ from scipy import sparse
 
 from memagents.base.ops import AddOp, SearchOp
 from memagents.errors import ConfigError, InputError
-from memagents.graphmem import GraphMemory
+from memagents.graphmem import GraphMemory, batching
 from memagents.graphmem.batching import RankRequest, WindowBatcher, rank_many
 from memagents.graphmem.core import batched_ppr
+from memagents.graphmem.core.batched_ppr import solve_block
 from memagents.graphmem.core.config import PPRConfig, Preset, SearchConfig
 from memagents.graphmem.core.graph import GraphIndex
 from memagents.graphmem.core.ppr import PPRSolver
@@ -67,7 +68,7 @@ def test_batched_equals_single_bit_for_bit(
         adj, PPRConfig(method=method, dtype=dtype, threads=threads, damping=damping)
     )
     resets = _resets(1500, 7, seed=1)
-    probs, iterations = solver.solve_many(resets)
+    probs, iterations = solve_block(solver, resets)
     assert probs.shape == (1500, 7)
     for j in range(7):
         alone, its = solver.solve(resets[:, j])
@@ -81,7 +82,7 @@ def test_columns_that_converge_drop_out_and_the_rest_go_on() -> None:
     adj = _graph(3000, 9000, seed=0)
     solver = PPRSolver(adj, PPRConfig(method="power", damping=0.85, threads=1))
     resets = _resets(3000, 8, seed=3)
-    probs, iterations = solver.solve_many(resets)
+    probs, iterations = solve_block(solver, resets)
     assert len(set(iterations.tolist())) > 1, "the test needs columns finishing apart"
     for j in range(8):
         alone, its = solver.solve(resets[:, j])
@@ -93,16 +94,38 @@ def test_max_columns_rows_sequences_and_the_exact_residual_path(
 ) -> None:
     solver = PPRSolver(_graph(800, 3000, seed=2), PPRConfig(threads=2))
     resets = _resets(800, 5, seed=4)
-    full, its = solver.solve_many(resets)
-    part, its2 = batched_ppr.solve_block(
+    full, its = solve_block(solver, resets)
+    part, its2 = solve_block(
         solver, [resets[:, j] for j in range(5)], rows=slice(700, None), max_columns=2
     )
     assert np.array_equal(part, full[700:]) and np.array_equal(its, its2)
-    one, _ = solver.solve_many(resets[:, 0])
+    one, _ = solve_block(solver, resets[:, 0])
     assert np.array_equal(one[:, 0], full[:, 0])
     monkeypatch.setattr(batched_ppr, "_EXACT_BAND", np.inf)  # every stop decided exactly
-    exact, its3 = solver.solve_many(resets)
+    exact, its3 = solve_block(solver, resets)
     assert np.array_equal(exact, full) and np.array_equal(its3, its)
+
+
+def test_block_width_follows_the_cache_budget_and_threads_follow_the_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    solver = PPRSolver(_graph(2000, 8000, seed=8))  # float32: 32 KB per column and array
+    assert solver.threads == 1
+    assert batched_ppr.block_width(solver) == batched_ppr.MAX_COLUMNS
+    monkeypatch.setattr(batched_ppr, "CACHE_BYTES", 4 * 2000 * 4 * 3)
+    assert batched_ppr.block_width(solver) == 3
+    monkeypatch.setattr(batched_ppr, "CACHE_BYTES", 1)
+    assert batched_ppr.block_width(solver) == 1  # too large a graph: one column at a time
+    resets = _resets(2000, 4, seed=9)
+    probs, _ = solve_block(solver, resets)
+    assert np.array_equal(probs[:, 3], solver.solve(resets[:, 3])[0])
+    # a batch worth it runs in several threads though the single solver uses one
+    monkeypatch.setattr(batched_ppr, "_THREAD_MIN_NNZ", 1)
+    monkeypatch.setattr(batched_ppr.os, "cpu_count", lambda: 2)
+    parts = batched_ppr._chunks(solver, 64, 4)
+    assert len(parts) == 2 and sum(len(p) for p in parts) == -(-2000 // 64)
+    wide, _ = solve_block(solver, resets, max_columns=4)
+    assert np.array_equal(wide, probs)
 
 
 def test_bad_resets_are_named() -> None:
@@ -110,20 +133,20 @@ def test_bad_resets_are_named() -> None:
     resets = np.ones((50, 3))
     resets[:, 1] = 0.0
     with pytest.raises(InputError, match="reset column 1"):
-        solver.solve_many(resets)
+        solve_block(solver, resets)
     with pytest.raises(InputError, match="shape"):
-        solver.solve_many(np.ones((49, 2)))
+        solve_block(solver, np.ones((49, 2)))
     with pytest.raises(InputError, match="max_columns"):
-        batched_ppr.solve_block(solver, np.ones((50, 2)), max_columns=0)
+        solve_block(solver, np.ones((50, 2)), max_columns=0)
 
 
 def test_graphs_without_edges_or_damping() -> None:
     empty = PPRSolver(sparse.csr_array((4, 4)))
-    probs, its = empty.solve_many(np.eye(4)[:, :2] + 0.5)
+    probs, its = solve_block(empty, np.eye(4)[:, :2] + 0.5)
     assert np.allclose(probs.sum(axis=0), 1) and its.tolist() == [0, 0]
     flat = PPRSolver(_graph(30, 60, seed=6), PPRConfig(damping=0.0))
     r = _resets(30, 3, seed=7)
-    assert np.array_equal(flat.solve_many(r)[0][:, 2], flat.solve(r[:, 2])[0])
+    assert np.array_equal(solve_block(flat, r)[0][:, 2], flat.solve(r[:, 2])[0])
 
 
 # ------------------------------------------------------------------ rank_many
@@ -195,7 +218,7 @@ class _Counter:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.single = 0
         self.batched: list[int] = []
-        solve, solve_many = PPRSolver.solve, PPRSolver.solve_many
+        solve = PPRSolver.solve
 
         def counting_solve(solver: PPRSolver, reset: np.ndarray) -> Any:
             self.single += 1
@@ -203,10 +226,10 @@ class _Counter:
 
         def counting_many(solver: PPRSolver, resets: Any, **kw: Any) -> Any:
             self.batched.append(len(resets))
-            return solve_many(solver, resets, **kw)
+            return solve_block(solver, resets, **kw)
 
         monkeypatch.setattr(PPRSolver, "solve", counting_solve)
-        monkeypatch.setattr(PPRSolver, "solve_many", counting_many)
+        monkeypatch.setattr(batching, "solve_block", counting_many)
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ A search is linking (question to facts, no PageRank), an optional recognition fi
 ranking with one Personalized PageRank (:class:`~memagents.graphmem.core.search.GraphSearcher`).
 :func:`rank_many` ranks several linked searches at once: the searches on one graph snapshot
 with one PPR configuration share a multi-right-hand-side solve
-(:meth:`PPRSolver.solve_many <memagents.graphmem.core.ppr.PPRSolver.solve_many>`, bit-identical
-to one solve per search), so each search gets exactly the hits it gets alone.
+(:func:`~memagents.graphmem.core.batched_ppr.solve_block`, bit-identical to one solve per
+search), so each search gets exactly the hits it gets alone.
 ``GraphMemory.batch`` uses it for consecutive search operations.
 
 :class:`WindowBatcher` makes it transparent for async callers: ``GraphMemory.asearch`` calls
@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from memagents.errors import ConfigError
+from memagents.graphmem.core.batched_ppr import solve_block
 from memagents.graphmem.core.search import (
     GraphSearcher,
     LinkedFact,
@@ -115,8 +116,8 @@ def _rank_group(members: list[tuple[int, RankRequest, RankPlan]], out: list[Any]
         return
     plan0 = members[0][2]
     try:
-        probs, iterations = plan0.solver.solve_many(
-            [plan.reset for _, _, plan in members], rows=slice(plan0.n_phrases, None)
+        probs, iterations = solve_block(
+            plan0.solver, [plan.reset for _, _, plan in members], rows=slice(plan0.n_phrases, None)
         )
     except Exception:  # noqa: BLE001 - e.g. one reset without mass: one by one, it fails alone
         for member in members:

@@ -27,11 +27,12 @@ converged column costs nothing more.
 Example:
     >>> import numpy as np
     >>> from scipy import sparse
+    >>> from memagents.graphmem.core.batched_ppr import solve_block
     >>> from memagents.graphmem.core.ppr import PPRSolver
     >>> path = sparse.csr_array(np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=float))
     >>> solver = PPRSolver(path)
     >>> resets = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]])
-    >>> probs, iterations = solver.solve_many(resets)
+    >>> probs, iterations = solve_block(solver, resets)
     >>> probs.round(4).T.tolist()
     [[0.5833, 0.3333, 0.0833], [0.0833, 0.3333, 0.5833]]
     >>> bool((probs[:, 0] == solver.run(resets[:, 0])).all())
@@ -40,6 +41,8 @@ Example:
 
 from __future__ import annotations
 
+import itertools
+import os
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -48,7 +51,7 @@ import numpy as np
 from scipy import sparse
 
 from memagents.errors import InputError
-from memagents.graphmem.core.ppr import _pool, clean_reset
+from memagents.graphmem.core.ppr import _THREAD_MIN_NNZ, _pool, clean_reset
 
 if TYPE_CHECKING:
     from memagents.graphmem.core.ppr import PPRSolver
@@ -58,17 +61,23 @@ try:  # Y += A @ X for a row-major block, without allocation
 except ImportError:  # pragma: no cover - private scipy module moved
     _csr_matvecs = None
 
-__all__ = ["MAX_COLUMNS", "solve_block"]
+__all__ = ["CACHE_BYTES", "MAX_COLUMNS", "block_width", "solve_block"]
 
 MAX_COLUMNS = 32
 """Columns solved in one block; larger batches run as several blocks. Beyond ~32 columns a
 block row outgrows a few cache lines and the gain per column stops growing, while the four
 ``(n, b)`` float32 iterates keep growing (512 MB at 1M nodes and 32 columns)."""
 
+CACHE_BYTES = 8 << 20
+"""Block iterates beyond this size (four ``(n, b)`` arrays) spill from the last-level cache,
+and then a block step costs more per column than single-vector steps whose vectors stay
+cached (measured on this 2-core, 32 MB-L3 machine: 1M nodes, 32 columns: 1.6x slower per
+query; 50k nodes, 8-16 columns: 1.3x faster). Larger graphs are solved column by column."""
+
 _CHUNK_ELEMENTS = 1 << 16  # rows per chunk x columns: 256 KB per float32 array stays in cache
 _EXACT_BAND = 1e-7  # re-sum a residual the single solver's way when this close to tol
 
-_CHUNKS: weakref.WeakKeyDictionary[Any, dict[int, list[list[_Chunk]]]] = (
+_CHUNKS: weakref.WeakKeyDictionary[Any, dict[tuple[int, int], list[list[_Chunk]]]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -95,13 +104,18 @@ class _Chunk:
             )
 
 
-def _chunks(solver: PPRSolver, rows_per: int) -> list[list[_Chunk]]:
-    """The solver's thread blocks, each cut into chunks of ``rows_per`` rows (cached)."""
+def _chunks(solver: PPRSolver, rows_per: int, width: int) -> list[list[_Chunk]]:
+    """The matrix in chunks of ``rows_per`` rows, one list per thread (cached). Threads as
+    the solver has; a single-threaded solver's batch gets the CPU count (at most 4) once
+    the block's step is worth it (``nnz * width`` over the solver's threading threshold)."""
+    threads = solver.threads
+    if threads == 1 and not solver.config.threads and solver.nnz * width >= _THREAD_MIN_NNZ:
+        threads = max(1, min(os.cpu_count() or 1, 4))
     per_solver = _CHUNKS.setdefault(solver, {})
-    if rows_per not in per_solver:
-        out = []
+    key = (rows_per, threads)
+    if key not in per_solver:
+        chunks = []
         for blk in solver._blocks:
-            chunks = []
             for lo in range(0, blk.rows, rows_per):
                 hi = min(lo + rows_per, blk.rows)
                 s, e = int(blk.indptr[lo]), int(blk.indptr[hi])
@@ -109,9 +123,19 @@ def _chunks(solver: PPRSolver, rows_per: int) -> list[list[_Chunk]]:
                 chunks.append(
                     _Chunk(blk.lo + lo, blk.lo + hi, ptr, blk.indices[s:e], blk.data[s:e])
                 )
-            out.append(chunks)
-        per_solver[rows_per] = out
-    return per_solver[rows_per]
+        # contiguous runs of chunks with about equal stored edges, one per thread
+        ends = np.cumsum([len(c.data) for c in chunks])
+        cuts = np.searchsorted(ends, np.linspace(0, ends[-1], threads + 1)[1:-1]).tolist()
+        bounds = [0, *cuts, len(chunks)]
+        per_solver[key] = [chunks[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+    return per_solver[key]
+
+
+def block_width(solver: PPRSolver, max_columns: int = MAX_COLUMNS) -> int:
+    """Columns per block for this graph: as many as keep the four block iterates within
+    ``CACHE_BYTES`` (at most ``max_columns``). 1 means one column at a time."""
+    per_column = 4 * solver.n * np.dtype(solver.config.dtype).itemsize
+    return int(max(1, min(max_columns, CACHE_BYTES // max(per_column, 1))))
 
 
 def solve_block(
@@ -119,7 +143,7 @@ def solve_block(
     resets: np.ndarray | Sequence[np.ndarray],
     *,
     rows: slice | np.ndarray | None = None,
-    max_columns: int = MAX_COLUMNS,
+    max_columns: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """PageRank probabilities for many reset vectors, solved together.
 
@@ -129,7 +153,9 @@ def solve_block(
             column), or a sequence of ``b`` vectors of length ``n``; each is cleaned like
             :func:`~memagents.graphmem.core.ppr.clean_reset`.
         rows: Output rows to keep (e.g. the passage nodes); default all ``n``.
-        max_columns: Most columns per block; larger batches run block after block.
+        max_columns: Columns per block; larger batches run block after block. Default:
+            :func:`block_width` (as many as stay in cache, at most ``MAX_COLUMNS``; one at a
+            time for graphs too large for that).
 
     Returns:
         ``(probabilities, iterations)``: ``(len(rows), b)`` float64, column ``j`` equal to
@@ -139,6 +165,8 @@ def solve_block(
         InputError: A reset has the wrong shape or no positive mass (its column is named).
     """
     columns = _columns(resets, solver.n)
+    if max_columns is None:
+        max_columns = block_width(solver)
     if max_columns < 1:
         raise InputError("max_columns must be >= 1.")
     b = len(columns)
@@ -194,7 +222,7 @@ def _compact(a: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a[:, keep])
 
 
-def _run(solver: PPRSolver, fn: Any, blocks: list[list[_Chunk]]) -> list[Any]:
+def _run(fn: Any, blocks: list[list[_Chunk]]) -> list[Any]:
     """``fn(chunks)`` for every thread block (in threads when several), results in order."""
     if len(blocks) == 1:
         return [fn(blocks[0])]
@@ -229,7 +257,7 @@ class _Iteration:
     def __init__(self, solver: PPRSolver, r: np.ndarray, names: tuple[str, ...]) -> None:
         self.solver, self.n = solver, solver.n
         self.rows_per = max(64, _CHUNK_ELEMENTS // r.shape[1])
-        self.blocks = _chunks(solver, self.rows_per)
+        self.blocks = _chunks(solver, self.rows_per, r.shape[1])
         self.names = names  # the arrays that hold live columns
         self.active = np.arange(r.shape[1])
         self.finished: list[tuple[int, np.ndarray, int]] = []
@@ -302,7 +330,7 @@ def _chebyshev(solver: PPRSolver, r: np.ndarray) -> list[tuple[int, np.ndarray, 
         coef[1], coef[2] = rho_next * coef[0], 2.0 * rho_next / d
         check = it >= first
         c1, c2 = dt(coef[1]), dt(coef[2])
-        partials = _run(solver, lambda ch: step(ch, check, c1, c2), state.blocks)  # noqa: B023
+        partials = _run(lambda ch: step(ch, check, c1, c2), state.blocks)  # noqa: B023
         coef[0] = rho_next
         a["cur"], a["nxt"] = a["nxt"], a["cur"]
         if not check:
@@ -345,7 +373,7 @@ def _power(solver: PPRSolver, r: np.ndarray) -> list[tuple[int, np.ndarray, int]
     it = 0
     for it in range(1, solver.config.max_iter + 1):
         check = it >= first
-        partials = _run(solver, lambda ch: step(ch, check), state.blocks)  # noqa: B023
+        partials = _run(lambda ch: step(ch, check), state.blocks)  # noqa: B023
         done = _converged(solver, partials, exact) if check else None
         a["z"], a["nxt"] = a["nxt"], a["z"]
         if done is not None and done.any():

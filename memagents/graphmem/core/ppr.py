@@ -197,6 +197,8 @@ class PPRSolver:
         ``reset`` is cleaned by :func:`clean_reset`; every output column sums to 1. Columns
         are solved one after the other: scipy's sparse-times-dense kernel is slower per
         column than its matrix-vector kernel (measured on MuSiQue and at 1M nodes).
+        :func:`~memagents.graphmem.core.batched_ppr.solve_block` solves columns together
+        where that pays (graphs whose block fits in cache), with bit-identical results.
         ``last_iterations`` holds the most iterations any column took.
         """
         probs, self.last_iterations = self.solve(reset)
@@ -213,21 +215,6 @@ class PPRSolver:
             out[:, j], its = self._solve(r[:, j])
             iterations = max(iterations, its)
         return out, iterations
-
-    def solve_many(
-        self, resets: np.ndarray, *, rows: slice | np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Solve the columns of ``resets`` ``(n, b)`` together, one sparse pass per step for
-        all of them (:mod:`~memagents.graphmem.core.batched_ppr`): bit-identical to
-        :meth:`solve` column by column. Returns ``(probabilities[rows], iterations)``, the
-        iterations per column (``rows``: which output rows to keep, default all).
-
-        Raises:
-            InputError: Wrong shape, or a column with no positive mass (named).
-        """
-        from memagents.graphmem.core.batched_ppr import solve_block  # it imports this module
-
-        return solve_block(self, resets, rows=rows)
 
     def _solve(self, r64: np.ndarray) -> tuple[np.ndarray, int]:
         r = self._to_solver_order(r64)
