@@ -118,16 +118,27 @@ async def _awith_retry(
             await sleep(policy.delay(retry, retry_after=info.retry_after))
 
 
+DEFAULT_BATCH = 64
+"""Texts per request when neither the caller nor the model says otherwise."""
+
+
 def _plan(
-    texts: Any, batch_size: int, usage: Usage | None, budget: Budget | None
-) -> tuple[list[str], Usage | None]:
+    embeddings: Embeddings,
+    texts: Any,
+    batch_size: int | None,
+    usage: Usage | None,
+    budget: Budget | None,
+) -> tuple[list[str], int, Usage | None]:
     items = _validate(texts)
+    if batch_size is None:
+        hint = getattr(embeddings, "request_size", None)
+        batch_size = hint if isinstance(hint, int) and hint >= 1 else DEFAULT_BATCH
     if not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"batch_size must be a positive integer, got {batch_size!r}.")
     if budget is not None:
         usage = usage if usage is not None else Usage()
         budget.check_embedding(usage, next_calls=-(-len(items) // batch_size))
-    return items, usage
+    return items, batch_size, usage
 
 
 def embed_texts(
@@ -135,7 +146,7 @@ def embed_texts(
     texts: Sequence[str],
     *,
     usage: Usage | None = None,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     budget: Budget | None = None,
     retry: RetryPolicy | None = None,
     sleep: Callable[[float], Any] = time.sleep,
@@ -146,7 +157,9 @@ def embed_texts(
         embeddings: Any langchain ``Embeddings``.
         texts: Non-empty list of non-empty strings.
         usage: Counts one embedding call per batch and the texts sent.
-        batch_size: Texts per provider request.
+        batch_size: Texts per provider request (None: the model's ``request_size`` attribute
+            when it has one, as local models do since a request costs them nothing and a
+            larger one lets them sort more texts by length; else 64).
         budget: Refuses the whole job up front if its batches would exceed
             ``max_embedding_calls``.
         retry: Backoff for transient provider errors (429, 5xx, timeouts).
@@ -162,7 +175,7 @@ def embed_texts(
         >>> embed_texts(HashEmbeddings(dim=16), ["a b", "c"]).shape
         (2, 16)
     """
-    items, usage = _plan(texts, batch_size, usage, budget)
+    items, batch_size, usage = _plan(embeddings, texts, batch_size, usage, budget)
     policy = retry or RetryPolicy()
     rows = []
     for start in range(0, len(items), batch_size):
@@ -182,13 +195,13 @@ async def aembed_texts(
     texts: Sequence[str],
     *,
     usage: Usage | None = None,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     budget: Budget | None = None,
     retry: RetryPolicy | None = None,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
 ) -> np.ndarray:
     """Async twin of :func:`embed_texts` (uses ``aembed_documents``)."""
-    items, usage = _plan(texts, batch_size, usage, budget)
+    items, batch_size, usage = _plan(embeddings, texts, batch_size, usage, budget)
     policy = retry or RetryPolicy()
     rows = []
     for start in range(0, len(items), batch_size):

@@ -20,7 +20,10 @@ import hashlib
 import math
 import os
 import re
+import threading
 from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -185,6 +188,49 @@ def _load_sentence_transformer(path: str, device: str | None, local_files_only: 
     return SentenceTransformer(path, device=device, local_files_only=local_files_only)
 
 
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+_WARM: set[int] = set()  # ids of the models whose tokenizer has been called once
+
+
+def _encoder_pool(workers: int, threads: int) -> ThreadPoolExecutor:
+    """A process-wide pool of ``workers`` threads, each running torch with ``threads``
+    intra-op threads.
+
+    Torch's intra-op thread count is a per-thread (OpenMP) setting whose default for new
+    threads is process-wide, so the pool starts all its threads, lets each set its own count,
+    then gives the process-wide default back: threads outside the pool keep theirs.
+    """
+    with _POOLS_LOCK:
+        pool = _POOLS.get((workers, threads))
+        if pool is not None:
+            return pool
+        import torch
+
+        before = torch.get_num_threads()
+        started = threading.Barrier(workers + 1)
+
+        def setup() -> None:
+            torch.set_num_threads(threads)
+            started.wait()
+
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="memagents-encode",
+                                  initializer=setup)
+        for _ in range(workers):  # the executor starts one thread per submit, up to workers
+            pool.submit(lambda: None)
+        started.wait()
+        torch.set_num_threads(before)
+        _POOLS[(workers, threads)] = pool
+        return pool
+
+
 class SentenceTransformerEmbeddings(Embeddings):
     """A local sentence-transformers model, loaded without network access.
 
@@ -197,8 +243,16 @@ class SentenceTransformerEmbeddings(Embeddings):
         device: ``"cpu"``, ``"cuda"``... (None: sentence-transformers chooses).
         local_files_only: Never download (default True): names are looked up in the bundled
             package, as folders, then in the Hugging Face cache, never on the hub.
+        workers: Threads encoding batches at once on a CPU (None: one per available core, at
+            most 8; 1 on an accelerator). Each runs torch with ``cores // workers`` threads:
+            independent single-threaded batches keep every core busy even when other processes
+            load the machine, where torch's own threads wait for each other at every operation
+            (measured 1.3-2x faster on 2 loaded cores).
 
-    Loaded models are cached per path and device.
+    Loaded models are cached per path and device. :meth:`embed_documents` sorts the texts by
+    length so that each batch pads little, and ``request_size`` tells
+    :func:`~memagents.models.embed_texts` to hand it large requests (a local model has no
+    per-request cost), so the sort spans many batches.
 
     Example:
         >>> emb = SentenceTransformerEmbeddings("minilm")  # doctest: +SKIP
@@ -214,6 +268,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         normalize: bool = True,
         device: str | None = None,
         local_files_only: bool = True,
+        workers: int | None = None,
     ) -> None:
         try:
             import sentence_transformers  # noqa: F401
@@ -232,9 +287,16 @@ class SentenceTransformerEmbeddings(Embeddings):
                 "local model folder, use 'all-MiniLM-L6-v2' (bundled), or pre-download the "
                 "model into the Hugging Face cache."
             ) from exc
+        if workers is not None and (not isinstance(workers, int) or workers < 1):
+            raise ConfigError(f"SentenceTransformerEmbeddings(workers={workers!r}): use an "
+                              "integer >= 1, or None for one per core.")
         self.model_name_or_path = name
         self.batch_size = batch_size
         self.normalize = normalize
+        cores = _cpu_count()
+        on_cpu = str(getattr(self._model, "device", "cpu")).startswith("cpu")
+        self.workers = workers if workers is not None else (min(cores, 8) if on_cpu else 1)
+        self._threads = max(1, cores // self.workers)
 
     @property
     def dimension(self) -> int:
@@ -245,8 +307,10 @@ class SentenceTransformerEmbeddings(Embeddings):
             getter = model.get_sentence_embedding_dimension
         return int(getter())
 
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Embed each text."""
+    request_size = 4096
+    """Texts per request that :func:`~memagents.models.embed_texts` sends by default."""
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
         vectors = self._model.encode(
             list(texts),
             batch_size=self.batch_size,
@@ -254,7 +318,30 @@ class SentenceTransformerEmbeddings(Embeddings):
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        out: list[list[float]] = np.asarray(vectors, dtype=np.float32).tolist()
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed each text: longest first, in batches of ``batch_size``, on ``workers``
+        threads."""
+        texts = list(texts)
+        if self.workers == 1 or not texts:
+            out: list[list[float]] = self._encode(texts).tolist() if texts else []
+            return out
+        with _POOLS_LOCK:
+            cold = id(self._model) not in _WARM
+        if cold:  # the tokenizer sets its padding and truncation options on its first call,
+            self._encode(texts[:1])  # after which concurrent calls only read them
+            with _POOLS_LOCK:
+                _WARM.add(id(self._model))
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        step = self.batch_size
+        batches = [order[i:i + step] for i in range(0, len(order), step)]
+        pool = _encoder_pool(self.workers, self._threads)
+        parts = list(pool.map(lambda b: self._encode([texts[i] for i in b]), batches))
+        vectors = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+        for batch, rows in zip(batches, parts):
+            vectors[batch] = rows
+        out = vectors.tolist()
         return out
 
     def embed_query(self, text: str) -> list[float]:
