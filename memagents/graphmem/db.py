@@ -39,7 +39,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -250,6 +250,27 @@ class GraphDB:
         ``refresh_interval``), else a new one (``make()`` builds it empty) holding the
         namespace's indexed passages."""
         return self.sync.graph(namespace, current, make)
+
+    @contextlib.contextmanager
+    def writing(self, namespace: str) -> Iterator[None]:
+        """Hold the namespace's write lock across workers for a whole graph change.
+
+        On Postgres: one transaction holding the namespace's advisory lock, in which the
+        worker's graph is first brought up to date; compute the delta and call
+        :meth:`commit_indexed` / :meth:`delete_passages` inside (they join the transaction),
+        so the delta applies as is. Embed before entering: model calls should not hold the
+        lock. With SQLite (one process) it does nothing.
+        """
+        if not self.shared:
+            yield
+            return
+        try:
+            with self.sql.transaction("write the graph") as conn:
+                self.sync.lock(conn, namespace)
+                yield
+        except BaseException:
+            self.sync.forget(namespace)
+            raise
 
     # ------------------------------------------------------------------ reads
     def namespaces(self) -> list[str]:

@@ -5,7 +5,10 @@ Order of work, chosen so that a crash anywhere leaves a consistent memory that r
 1. record the passages as ``pending`` (one transaction) - nothing the user gave is lost;
 2. extract triples in chunks; each chunk's results go to the extraction cache at once, so a
    resumed ingest never pays for the same extraction twice;
-3. update the in-memory graph (embedding only strings never seen, via the vector cache);
+3. update the in-memory graph (embedding only strings never seen, via the vector cache). The
+   strings of each chunk are embedded on a background thread as soon as its triples are known
+   (:class:`~memagents.graphmem.prefetch.Prefetch`), so a local model encodes while the next
+   chunk is being extracted and the update finds every vector cached;
 4. commit triples, statuses and the graph delta in one transaction. If that fails, the
    in-memory graph is dropped and rebuilt from SQLite on next use.
 
@@ -28,6 +31,7 @@ from memagents.errors import InputError
 from memagents.graphmem.core.normalize import Triple, clean_triples, unencodable
 from memagents.graphmem.db import StoredPassage, content_hash
 from memagents.graphmem.extraction import Extraction
+from memagents.graphmem.prefetch import Prefetch, graph_strings
 from memagents.graphmem.results import AddResult, DeleteResult
 from memagents.graphmem.state import MemoryState
 from memagents.models.usage import Usage, track_usage
@@ -119,16 +123,19 @@ class Ingestor:
         items = self._items(texts, ids, metadata)
         extractor = self.s.extractor()  # fails early, before anything is stored, without an LLM
         report = progress or _no_progress
-        with self.s.mutex, track_usage() as mine:
+        with self.s.mutex, track_usage() as mine, self._prefetch(namespace) as ahead:
             result, todo = self._record(namespace, items, texts_given=len(texts))
             ready, missing = self._from_caches(extractor.key, todo, result)
+            ahead.submit(_graph_input(ready))
             report(len(todo) - len(missing), len(todo))
             for start in range(0, len(missing), CHUNK):
                 chunk = missing[start : start + CHUNK]
                 outs = extractor.extract([p.text for p in chunk])
-                ready += self._settle(namespace, extractor.key, chunk, outs, result)
+                settled = self._settle(namespace, extractor.key, chunk, outs, result)
+                ahead.submit(_graph_input(settled))
+                ready += settled
                 report(len(todo) - len(missing) + start + len(chunk), len(todo))
-            self._index(namespace, ready, result)
+            self._index(namespace, ready, result, ahead.wait)
             self._finish(result, mine)
         return result
 
@@ -144,22 +151,26 @@ class Ingestor:
         items = self._items(texts, ids, metadata)
         extractor = self.s.extractor()
         report = progress or _no_progress
-        with track_usage() as mine:  # follows the awaits and the worker threads below
+        # track_usage follows the awaits and the worker threads below
+        with track_usage() as mine, self._prefetch(namespace) as ahead:
             result, todo = await asyncio.to_thread(self._locked_record, namespace, items,
                                                    len(texts))
             ready, missing = await asyncio.to_thread(self._from_caches, extractor.key, todo,
                                                      result)
+            await asyncio.to_thread(ahead.submit, _graph_input(ready))  # may load the graph
             report(len(todo) - len(missing), len(todo))
             for start in range(0, len(missing), CHUNK):
                 chunk = missing[start : start + CHUNK]
                 outs = await extractor.aextract([p.text for p in chunk])
-                ready += await asyncio.to_thread(self._settle, namespace, extractor.key, chunk,
-                                                 outs, result)
+                settled = await asyncio.to_thread(self._settle, namespace, extractor.key,
+                                                  chunk, outs, result)
+                await asyncio.to_thread(ahead.submit, _graph_input(settled))
+                ready += settled
                 report(len(todo) - len(missing) + start + len(chunk), len(todo))
 
             def index() -> None:
                 with self.s.mutex:
-                    self._index(namespace, ready, result)
+                    self._index(namespace, ready, result, ahead.wait)
 
             await asyncio.to_thread(index)
         self._finish(result, mine)
@@ -211,6 +222,9 @@ class Ingestor:
         return result
 
     # -------------------------------------------------------------- helpers
+    def _prefetch(self, namespace: str) -> Prefetch:
+        return Prefetch(lambda: self.s.index(namespace))
+
     def _locked_record(
         self, namespace: str, items: list[_Item], n: int
     ) -> tuple[AddResult, list[StoredPassage]]:
@@ -298,11 +312,16 @@ class Ingestor:
         return [(p, (list(o.triples), o.entities, o.dropped)) for p, o in ok]
 
     def _index(
-        self, namespace: str, ready: list[tuple[StoredPassage, Any]], result: AddResult
+        self,
+        namespace: str,
+        ready: list[tuple[StoredPassage, Any]],
+        result: AddResult,
+        embedded: Callable[[], None] | None = None,
     ) -> None:
         """Put ready passages in the graph and commit them. A passage whose triples cannot be
         stored (e.g. a lone surrogate in a cache row written by an older version) is marked
-        failed on its own, so it never blocks the others."""
+        failed on its own, so it never blocks the others. ``embedded`` waits for the strings
+        embedded ahead (raising an embedding error where the graph update would)."""
         batch = []
         persisted = []
         bad: list[tuple[str, str]] = []
@@ -324,12 +343,17 @@ class Ingestor:
         if bad:
             self.s.db.mark_failed(namespace, bad)
             result.failed.update(dict(bad))
+        if embedded is not None:
+            embedded()
         if not batch:
             return
         index = self.s.index(namespace)
-        delta = index.add(batch)
+        index.vectors.ensure(graph_strings(batch), index.embed)  # before the write lock
         try:
-            self.s.db.commit_indexed(namespace, persisted, delta)
+            with self.s.db.writing(namespace):
+                index = self.s.index(namespace)  # up to date under the lock (Postgres)
+                delta = index.add(batch)
+                self.s.db.commit_indexed(namespace, persisted, delta)
         except BaseException:
             self.s.reload(namespace)
             raise
@@ -358,11 +382,12 @@ class Ingestor:
             )
         wanted = check_ids(ids)
         with self.s.mutex:
-            stored = {p.id for p in self.s.db.passages(namespace, ids=wanted)}
-            index = self.s.index(namespace)
-            delta = index.remove([p for p in wanted if p in index])
             try:
-                self.s.db.delete_passages(namespace, sorted(stored), delta)
+                with self.s.db.writing(namespace):
+                    stored = {p.id for p in self.s.db.passages(namespace, ids=wanted)}
+                    index = self.s.index(namespace)
+                    delta = index.remove([p for p in wanted if p in index])
+                    self.s.db.delete_passages(namespace, sorted(stored), delta)
             except BaseException:
                 self.s.reload(namespace)
                 raise
@@ -373,6 +398,15 @@ class Ingestor:
 
 def _no_progress(done: int, total: int) -> None:
     return None
+
+
+def _graph_input(ready: list[tuple[StoredPassage, Any]]) -> list[tuple[str, str, Any]]:
+    """``(id, text, triples)`` of ready passages whose triples can be stored."""
+    out = []
+    for p, (triples, _entities, _dropped) in ready:
+        if _triples_problem(clean_triples(triples)[0]) is None:
+            out.append((p.id, p.text, triples))
+    return out
 
 
 def _unpack(raw: Any, i: int) -> tuple[str, dict[str, Any], str | None]:

@@ -15,12 +15,17 @@ With Postgres many workers share the memory, and :class:`SharedSync` keeps their
   changed since (one ``REPEATABLE READ`` snapshot) and adds or removes them: an incremental
   refresh, no reload. The graph is a pure function of the passage set, so the result equals
   a graph loaded from scratch. Until then a stale worker answers from the graph it has;
-* a write computes its graph delta on the worker's graph. If another worker wrote in between
-  (or the graph was freshly loaded), the write, under the lock, first brings the graph up to
-  date (its own passages win) and replaces the delta by the exact difference between the
-  graph and the stored ``nodes``/``edges``, so the stored graph never drifts and no edge is
-  written twice. A passage whose row another worker deleted or re-wrote meanwhile is left out
-  (the other worker's add indexes it).
+* the memory's writes (:meth:`GraphDB.writing <memagents.graphmem.db.GraphDB.writing>`) take
+  the namespace's lock *before* computing their graph delta, and :meth:`SharedSync.lock` first
+  brings the worker's graph up to date under it (incrementally, as a read does). The delta is
+  then computed on the graph as stored and applied as is: writes of many workers never read
+  the whole stored graph. Embedding happens before the lock, so model calls never hold it;
+* a write whose delta was computed without the lock (or on a freshly loaded graph) is still
+  correct: under the lock it first brings the graph up to date (its own passages win) and
+  replaces the delta by the exact difference between the graph and the stored
+  ``nodes``/``edges``, so the stored graph never drifts and no edge is written twice. A
+  passage whose row another worker deleted or re-wrote meanwhile is left out (the other
+  worker's add indexes it).
 
 Example:
     >>> from memagents.graphmem.sync import LocalSync
@@ -103,6 +108,9 @@ class LocalSync:
     def forget(self, namespace: str) -> None:
         return None
 
+    def lock(self, conn: Any, namespace: str) -> None:
+        """One process owns the memory: nothing to take."""
+
 
 @dataclass(eq=False)
 class _Tracked:
@@ -168,6 +176,23 @@ class SharedSync:
             tracked.version = version
             self.refreshes += 1
             return current
+
+    def lock(self, conn: Any, namespace: str) -> None:
+        """Take the namespace's write lock in ``conn``'s transaction (held until it ends), then
+        bring this worker's graph up to date with the writes committed before it, so that a
+        delta computed next applies to the stored graph as is."""
+        PostgresDatabase.advisory_lock(conn, f"graph {namespace}")
+        with self._lock:
+            tracked = self.tracked.get(namespace)
+            if tracked is None:  # not loaded: the next use loads it, inside this transaction
+                return
+            version = self.version(namespace, conn)
+            if version != tracked.version:
+                changed = self._changed(conn, namespace, tracked.version)
+                fill(self.db, namespace, tracked.index, changed)
+                tracked.version = version
+                self.refreshes += 1
+            tracked.checked = self.clock()
 
     def before_write(
         self, conn: Any, namespace: str, ids: Sequence[str], delta: GraphDelta, *,
