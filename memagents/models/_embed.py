@@ -177,9 +177,10 @@ def embed_texts(
     """
     items, batch_size, usage = _plan(embeddings, texts, batch_size, usage, budget)
     policy = retry or RetryPolicy()
+    groups = _batches(items, batch_size)
     rows = []
-    for start in range(0, len(items), batch_size):
-        batch = items[start : start + batch_size]
+    for group in groups:
+        batch = [items[i] for i in group]
         began = time.perf_counter()
         vectors = _with_retry(
             functools.partial(embeddings.embed_documents, batch), embeddings, policy, sleep
@@ -187,7 +188,7 @@ def embed_texts(
         rows.append(_matrix(vectors, len(batch), embeddings))
         if usage is not None:
             usage.record_embedding(texts=len(batch), latency_s=time.perf_counter() - began)
-    return _check_dims(rows, embeddings)
+    return _assemble(rows, groups, embeddings)
 
 
 async def aembed_texts(
@@ -203,9 +204,10 @@ async def aembed_texts(
     """Async twin of :func:`embed_texts` (uses ``aembed_documents``)."""
     items, batch_size, usage = _plan(embeddings, texts, batch_size, usage, budget)
     policy = retry or RetryPolicy()
+    groups = _batches(items, batch_size)
     rows = []
-    for start in range(0, len(items), batch_size):
-        batch = items[start : start + batch_size]
+    for group in groups:
+        batch = [items[i] for i in group]
         began = time.perf_counter()
         vectors = await _awith_retry(
             functools.partial(embeddings.aembed_documents, batch), embeddings, policy, sleep
@@ -213,7 +215,30 @@ async def aembed_texts(
         rows.append(_matrix(vectors, len(batch), embeddings))
         if usage is not None:
             usage.record_embedding(texts=len(batch), latency_s=time.perf_counter() - began)
-    return _check_dims(rows, embeddings)
+    return _assemble(rows, groups, embeddings)
+
+
+def _batches(items: list[str], batch_size: int) -> list[list[int]]:
+    """Indices of ``items`` per request: in input order when one request holds them all,
+    else longest first (ties in input order), so that a model padding each batch to its
+    longest text pads little even when a wrapper (a cache, a retry layer) hides its
+    ``request_size``: mixed 64-text requests padded short facts to passage length, ~4x the
+    work with MiniLM on graph-memory strings."""
+    n = len(items)
+    if n <= batch_size:
+        return [list(range(n))]
+    order = sorted(range(n), key=lambda i: (-len(items[i]), i))
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def _assemble(rows: list[np.ndarray], groups: list[list[int]], embeddings: Embeddings) -> np.ndarray:
+    """The batches' rows back in input order, checked for one dimension, normalised."""
+    matrix = _check_dims(rows, embeddings)
+    if len(groups) == 1:
+        return matrix
+    out = np.empty_like(matrix)
+    out[np.concatenate([np.asarray(g, dtype=np.intp) for g in groups])] = matrix
+    return out
 
 
 def _check_dims(rows: list[np.ndarray], embeddings: Embeddings) -> np.ndarray:

@@ -334,8 +334,13 @@ class SentenceTransformerEmbeddings(Embeddings):
             with _POOLS_LOCK:
                 _WARM.add(id(self._model))
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        step = self.batch_size
+        # every worker gets a share of a request smaller than workers x batch_size (wrappers
+        # such as caches send 64 texts at a time: one batch would leave one core busy, since
+        # each worker's torch runs cores // workers threads)
+        step = max(1, min(self.batch_size, -(-len(texts) // self.workers)))
         batches = [order[i:i + step] for i in range(0, len(order), step)]
+        if len(batches) == 1:  # one text (a query): the caller's thread, all its torch threads
+            return self._encode(texts).tolist()
         pool = _encoder_pool(self.workers, self._threads)
         parts = list(pool.map(lambda b: self._encode([texts[i] for i in b]), batches))
         vectors = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
