@@ -67,11 +67,12 @@ def open_graph_memory_index(folder: Path, *, namespace: str | None = None,
     """The graph memory in ``folder`` as the KnowledgeIndex ``memagents hypermem ask --memory``
     reads (the interface layer wires one capability to another; they never import each other).
     """
+    from memagents.config import get_settings
     from memagents.errors import ConfigError
     from memagents.graphmem import GraphMemory
 
     root = Path(folder)
-    if not (root / "memory.db").is_file():
+    if get_settings().database_url is None and not (root / "memory.db").is_file():
         raise InputError(f"--memory {str(root)!r} holds no graph memory: pass the folder of a "
                          "memory built with `memagents memory add` (or GraphMemory).")
     try:

@@ -243,3 +243,30 @@ def test_vectors_live_in_a_pgvector_column_when_the_server_has_it(
         assert other.usage.embedding_texts == 1, "every vector came back from pgvector"
         assert again.ids == hits.ids == reference.search(q, k=5).ids
         assert other.index().canonical() == reference.index().canonical()
+
+
+def test_memory_cli_reads_and_writes_a_postgres_memory(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With MEMAGENTS_DATABASE_URL set the folder holds no memory.db: the commands that
+    refuse a folder without a memory (a typo) must still open the shared one."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from memagents.cli import app
+
+    monkeypatch.setenv("MEMAGENTS_DATABASE_URL", postgres_url)
+    data = tmp_path / "p.jsonl"
+    data.write_text("\n".join(json.dumps({"id": i, "text": t, "triples": tr})
+                              for i, (t, tr) in zip(IDS, PASSAGES)) + "\n", encoding="utf-8")
+    runner = CliRunner()
+    added = runner.invoke(app, ["memory", "add", "-f", str(data), "--folder",
+                                str(tmp_path / "worker1"), "--embeddings", "hash:256", "--json"])
+    assert added.exit_code == 0, added.output
+    assert not (tmp_path / "worker1" / "memory.db").exists()
+    other = tmp_path / "worker2"  # another worker's folder: empty
+    found = runner.invoke(app, ["memory", "stats", "--folder", str(other), "--embeddings",
+                                "hash:256", "--json"])
+    assert found.exit_code == 0, found.output
+    assert json.loads(found.stdout)["passages"]["indexed"] == len(IDS)

@@ -114,9 +114,11 @@ def _open(
     with _guard():
         root = Path(folder) if folder is not None else Path(get_settings().home)
         _check_folder(root)
-        if not create and not (root / "memory.db").is_file():
+        shared = get_settings().database_url is not None  # Postgres: the folder holds no tables
+        if not create and not shared and not (root / "memory.db").is_file():
             raise InputError(f"no memory in {str(root)!r}: check --folder (default: the home "
-                             "setting, MEMAGENTS_HOME) or add passages with `memory add`.")
+                             "setting, MEMAGENTS_HOME) or add passages with `memory add`; a "
+                             "memory in Postgres is found through MEMAGENTS_DATABASE_URL.")
         try:
             memory = GraphMemory.open(
                 root, llm=llm, embeddings=embeddings, preset=preset, namespace=namespace)
