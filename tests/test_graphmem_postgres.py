@@ -270,3 +270,41 @@ def test_memory_cli_reads_and_writes_a_postgres_memory(
                                 "hash:256", "--json"])
     assert found.exit_code == 0, found.output
     assert json.loads(found.stdout)["passages"]["indexed"] == len(IDS)
+
+
+def test_langgraph_store_items_are_shared_by_the_workers(tmp_path: Path, postgres_url: str) -> None:
+    """The store adapter's items live in the memory's Postgres database, not in a worker's
+    folder: what one worker puts, another gets, lists and finds; concurrent puts from two
+    workers all land with distinct positions; a delete is seen by both."""
+    import threading
+
+    other = postgres_url + ("&" if "?" in postgres_url else "?") + "application_name=worker2"
+    with GraphMemory.open(tmp_path / "a", embeddings="hash:256", database_url=postgres_url,
+                          refresh_interval=0) as ma, \
+            GraphMemory.open(tmp_path / "b", embeddings="hash:256", database_url=other,
+                             refresh_interval=0) as mb, \
+            ma.as_store() as a, mb.as_store() as b:
+        a.put(("users", "ada"), "born", {"text": "Ada was born in Velmora"})
+        item = b.get(("users", "ada"), "born")
+        assert item is not None and item.value == {"text": "Ada was born in Velmora"}
+        assert [h.key for h in b.search(("users",), query="Where was Ada born?")] == ["born"]
+
+        def put_many(store: BaseStore, who: str) -> None:
+            for i in range(15):
+                store.put(("users", who), f"note{i}", {"text": f"{who} note number {i}"})
+
+        threads = [threading.Thread(target=put_many, args=(s, w)) for s, w in ((a, "bo"), (b, "cy"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        listed = a.search(("users",), limit=100)
+        assert len(listed) == 31 and len({(i.namespace, i.key) for i in listed}) == 31
+        assert sorted(b.list_namespaces()) == [("users", "ada"), ("users", "bo"), ("users", "cy")]
+        seqs = a._tables.db.query("SELECT seq FROM store_items")
+        assert len({r[0] for r in seqs}) == 31, "two workers numbered items alike"
+        b.delete(("users", "ada"), "born")
+        assert a.get(("users", "ada"), "born") is None
+        assert "born" not in [h.key for h in a.search(("users",), query="Where was Ada born?")]
+        assert a._tables.dirty() == [], "every outbox row replayed"
+    assert not (tmp_path / "a" / "store.db").exists() and not (tmp_path / "b" / "store.db").exists()

@@ -78,6 +78,18 @@ class Memory(ABC):
     folder: Path | None = None
     """Where the memory keeps its files (``None``: in memory only); adapters that persist
     state of their own (the LangGraph store's ``store.db``) put it here."""
+    def state_location(self, name: str) -> str | Path | None:
+        """Where an adapter keeps durable state of its own called ``name``: the SQLite file
+        ``<name>.db`` in :attr:`folder`, or the memory's shared database (a ``postgresql://``
+        URL) for a memory that lives in one, so that every worker sharing the memory shares
+        that state too. ``None``: the memory has neither (in memory only).
+
+        >>> from memagents.base import InMemoryMemory
+        >>> InMemoryMemory().state_location("store") is None
+        True
+        """
+        return None if self.folder is None else Path(self.folder) / f"{name}.db"
+
     max_input_chars: int | None = None
     """The longest text an item may have (``None``: no limit), checked by adapters before
     they write anything."""

@@ -72,7 +72,7 @@ from memagents.models import (
     resolve_embeddings,
 )
 from memagents.stores import FolderLock
-from memagents.stores.postgres import is_postgres_url
+from memagents.stores.postgres import PostgresDatabase, is_postgres_url
 
 __all__ = ["DEFAULT_NAMESPACE", "GraphMemory", "check_namespace"]
 
@@ -239,6 +239,14 @@ class GraphMemory(Memory, Adaptable):
     def folder(self) -> Path:  # type: ignore[override]
         """The memory folder."""
         return self._state.folder
+
+    def state_location(self, name: str) -> str | Path | None:
+        """``<name>.db`` in the folder, or the memory's Postgres database when it lives in one
+        (the LangGraph store's items then live beside the graph, shared by every worker)."""
+        sql = self._state.db.sql
+        if isinstance(sql, PostgresDatabase):
+            return sql.dsn
+        return super().state_location(name)
 
     @property
     def db(self) -> GraphDB:

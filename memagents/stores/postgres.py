@@ -140,6 +140,12 @@ class PostgresDatabase:
         return self._where
 
     @property
+    def dsn(self) -> str:
+        """The URL as given, password included: for opening another connection to the same
+        database (never shown to users: :attr:`url` is)."""
+        return self._url
+
+    @property
     def name(self) -> str:
         """The label used in error messages."""
         return self._name

@@ -124,9 +124,10 @@ def memory_namespace(namespace: tuple[str, ...]) -> str:
     return "store:sha256:" + hashlib.sha256(name.encode("utf-8")).hexdigest()
 
 
-def _lock_for(path: Path) -> threading.RLock:
-    """One lock per store file, shared by every store object of the process on that file."""
-    key = str(path.resolve())
+def _lock_for(location: str | Path) -> threading.RLock:
+    """One lock per store file (or database), shared by every store object of the process
+    on it."""
+    key = str(Path(location).resolve()) if isinstance(location, Path) else location
     with _LOCKS_GUARD:
         return _LOCKS.setdefault(key, threading.RLock())
 
@@ -139,7 +140,8 @@ class MemoryStore(BaseStore):
     them again).
 
     Args:
-        memory: An open memory; items go to ``store.db`` in its folder.
+        memory: An open memory; items go to ``store.db`` in its folder (or to the memory's
+            Postgres database, shared by its workers: ``memory.state_location``).
         index: LangGraph ``IndexConfig``; only ``fields`` is used (default ``["$"]``). ``dims``
             is ignored and ``embed`` refused: embeddings are the memory's own.
         add_options: Capability options of every ``memory.add`` (graph memory:
@@ -184,14 +186,14 @@ class MemoryStore(BaseStore):
         self.index_config: IndexConfig = {"fields": self.fields}
         self.add_options = dict(add_options or {})
         self.search_options = {k: v for k, v in (search_options or {}).items() if v is not None}
-        if memory.folder is None:
+        location = memory.state_location(STORE_FILE.removesuffix(".db"))
+        if location is None:
             raise ConfigError(
                 f"{type(memory).__name__} has no folder, and the LangGraph store keeps its items "
                 "in store.db in the memory's folder: open the memory in a folder."
             )
-        path = Path(memory.folder) / STORE_FILE
-        self._tables = StoreTables(path)
-        self._lock = _lock_for(path)
+        self._tables = StoreTables(location)
+        self._lock = _lock_for(location)
 
     # ---------------------------------------------------------------- lifecycle
     def close(self) -> None:
@@ -272,6 +274,10 @@ class MemoryStore(BaseStore):
 
     def _sync_graph(self, *, raise_errors: bool) -> None:
         """Bring the graph in line with ``store.db`` (replays the outbox, graph by graph)."""
+        with self._tables.exclusive("replay the store outbox"):
+            self._replay(raise_errors=raise_errors)
+
+    def _replay(self, *, raise_errors: bool) -> None:
         by_graph: dict[str, list[tuple[str, str | None, dict[str, Any]]]] = {}
         for g, pid, text, namespace, key, label in self._tables.dirty():
             meta = {"store_namespace": list(namespace), "store_key": key, "store_field": label}

@@ -1,7 +1,9 @@
 """Durable state of :class:`~memagents.adapters.store.MemoryStore`: ``store.db``.
 
 A SQLite file of its own in the memory folder, beside the memory's own files (a graph
-memory's ``memory.db`` has its own migrations). Tables:
+memory's ``memory.db`` has its own migrations), or, for a memory shared by workers through
+Postgres, the same tables in the memory's database (its own row of migrations), so that an
+item one worker puts is read and found by every other. Tables:
 
 * ``store_items``: one row per LangGraph item: namespace (labels joined by ``.``, which labels
   cannot contain), key, JSON value, ISO timestamps and ``seq``, the insertion position (kept on
@@ -15,13 +17,16 @@ memory's ``memory.db`` has its own migrations). Tables:
   the same transaction as the items, and cleared once the graph has been updated, so a crash
   between the two files is repaired by replaying the outbox.
 
-Every batch of puts is one transaction.
+Every batch of puts is one transaction. On Postgres, writes and outbox replays take one
+advisory lock (:meth:`StoreTables.exclusive`), so workers neither number items alike nor clear
+an outbox row another worker has just refreshed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +34,7 @@ from typing import Any
 
 from memagents.adapters.store.filters import passage_id
 from memagents.stores import Database, Migration
+from memagents.stores.postgres import PostgresDatabase, is_postgres_url
 
 __all__ = ["STORE_MIGRATIONS", "PreparedPut", "Row", "StoreTables", "decode_ns", "encode_ns"]
 
@@ -65,6 +71,10 @@ CREATE TABLE store_dirty (
 """
 
 STORE_MIGRATIONS = (Migration(1, _SCHEMA_V1, "LangGraph store items"),)
+# Postgres has no implicit rowid: the outbox keeps its order in a column of that name
+POSTGRES_STORE_MIGRATIONS = (Migration(1, _SCHEMA_V1.replace(
+    "CREATE TABLE store_dirty (\n", "CREATE TABLE store_dirty (\n    rowid BIGSERIAL,\n"),
+    "LangGraph store items"),)
 
 
 def encode_ns(namespace: Sequence[str]) -> str:
@@ -124,11 +134,28 @@ class StoreTables:
         >>> tables.close()
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.db = Database(path, migrations=STORE_MIGRATIONS, name="graph memory store")
+    def __init__(self, location: str | Path) -> None:
+        self.db: Database | PostgresDatabase
+        if is_postgres_url(location):
+            self.db = PostgresDatabase(str(location), migrations=POSTGRES_STORE_MIGRATIONS,
+                                       name="graph memory store")
+        else:
+            self.db = Database(location, migrations=STORE_MIGRATIONS, name="graph memory store")
 
     def close(self) -> None:
         self.db.close()
+
+    @contextmanager
+    def exclusive(self, operation: str) -> Iterator[None]:
+        """Hold the store's lock across workers for the block (Postgres: a transaction with
+        an advisory lock, which the block's reads and writes join; SQLite, one process: the
+        adapter's own lock suffices, nothing more)."""
+        if not isinstance(self.db, PostgresDatabase):
+            yield
+            return
+        with self.db.transaction(operation) as conn:
+            PostgresDatabase.advisory_lock(conn, "langgraph store")
+            yield
 
     # ------------------------------------------------------------------ reads
     def get(self, namespace: Sequence[str], key: str) -> Row | None:
@@ -205,18 +232,20 @@ class StoreTables:
         now = datetime.now(timezone.utc).isoformat()
         mentioned = list(dict.fromkeys([encode_ns(n) for n in touched] +
                                        [encode_ns(p.namespace) for p in puts]))
-        with self.db.transaction("write store items") as conn:
+        with self.exclusive("write store items"), self.db.transaction("write store items") as conn:
             ns_seq = _next(conn, "store_namespaces")
             for ns in mentioned:
                 cur = conn.execute(
-                    "INSERT OR IGNORE INTO store_namespaces (ns, seq) VALUES (?, ?)", (ns, ns_seq)
+                    "INSERT INTO store_namespaces (ns, seq) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (ns, ns_seq),
                 )
                 ns_seq += cur.rowcount
             seq = _next(conn, "store_items")
             dirty: list[tuple[str, str]] = []
             for put in puts:
                 seq += self._apply(conn, put, now, seq, dirty)
-            conn.executemany("INSERT OR IGNORE INTO store_dirty VALUES (?, ?)", dirty)
+            conn.executemany("INSERT INTO store_dirty (graph_ns, passage_id) VALUES (?, ?) "
+                             "ON CONFLICT DO NOTHING", dirty)
             conn.executemany(
                 "DELETE FROM store_namespaces WHERE ns = ? AND NOT EXISTS "
                 "(SELECT 1 FROM store_items WHERE store_items.ns = ?)",
@@ -264,7 +293,7 @@ def _next(conn: Any, table: str) -> int:
 def _under(column: str, prefix: Sequence[str]) -> tuple[str, list[Any]]:
     """SQL condition: ``column`` is ``prefix`` or a namespace below it."""
     if not prefix:
-        return "1", []
+        return "1 = 1", []
     p = encode_ns(prefix)
     return f"({column} = ? OR substr({column}, 1, ?) = ?)", [p, len(p) + 1, p + "."]
 
