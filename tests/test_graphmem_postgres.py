@@ -308,3 +308,34 @@ def test_langgraph_store_items_are_shared_by_the_workers(tmp_path: Path, postgre
         assert "born" not in [h.key for h in a.search(("users",), query="Where was Ada born?")]
         assert a._tables.dirty() == [], "every outbox row replayed"
     assert not (tmp_path / "a" / "store.db").exists() and not (tmp_path / "b" / "store.db").exists()
+
+
+def test_items_a_worker_kept_in_its_folder_move_into_the_shared_database(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Stores of Postgres memories used to keep their items in each worker's store.db: the
+    next opening puts them into the shared database (newer versions there win) and keeps the
+    file, renamed; nothing is lost."""
+    from memagents.adapters.store.adapter import memory_namespace
+    from memagents.adapters.store.tables import PreparedPut, StoreTables
+
+    folder = tmp_path / "worker1"
+    folder.mkdir()
+    old = StoreTables(folder / "store.db")
+    old.write([PreparedPut(("users", "ada"), "born", '{"text": "Ada was born in Velmora"}',
+                           {"$.text": "Ada was born in Velmora"},
+                           memory_namespace(("users", "ada"))),
+               PreparedPut(("users", "ada"), "tea", '{"text": "Ada likes green tea"}',
+                           {"$.text": "Ada likes green tea"}, memory_namespace(("users", "ada")))],
+              [])
+    old.close()
+    with GraphMemory.open(tmp_path / "worker2", embeddings="hash:256",
+                          database_url=postgres_url) as m2, m2.as_store() as other:
+        other.put(("users", "ada"), "tea", {"text": "Ada now prefers coffee"})  # newer
+    with GraphMemory.open(folder, embeddings="hash:256", database_url=postgres_url) as memory, \
+            memory.as_store() as store:
+        assert store.get(("users", "ada"), "born").value == {"text": "Ada was born in Velmora"}
+        assert store.get(("users", "ada"), "tea").value == {"text": "Ada now prefers coffee"}
+        assert [h.key for h in store.search(("users",), query="Where was Ada born?",
+                                            limit=1)] == ["born"]
+    assert not (folder / "store.db").exists() and (folder / "store.db.imported").is_file()

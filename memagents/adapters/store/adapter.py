@@ -97,7 +97,7 @@ from memagents.adapters.store.filters import (
     matches_filter,
     namespace_matches,
 )
-from memagents.adapters.store.tables import PreparedPut, Row, StoreTables
+from memagents.adapters.store.tables import PreparedPut, Row, StoreTables, encode_ns
 from memagents.base.memory import Memory
 from memagents.errors import ConfigError, InputError
 
@@ -194,6 +194,51 @@ class MemoryStore(BaseStore):
             )
         self._tables = StoreTables(location)
         self._lock = _lock_for(location)
+        legacy = None if memory.folder is None else Path(memory.folder) / STORE_FILE
+        if isinstance(location, str) and legacy is not None and legacy.is_file():
+            self._import_folder_store(legacy)
+
+    def _import_folder_store(self, path: Path) -> None:
+        """Bring the items of a worker folder's ``store.db`` into the shared database.
+
+        Before the store of a Postgres memory lived in the memory's database, each worker kept
+        its items in ``store.db`` in its folder. Each item the database lacks, or holds in an
+        older version, is put (indexing the same fields as before; its timestamps become the
+        import's); the file is then renamed ``store.db.imported`` (kept, never deleted).
+        """
+        old = StoreTables(path)
+        try:
+            texts = old.item_texts()
+            puts = []
+            for row in old.items(()):
+                ns = encode_ns(row.namespace)
+                current = self._tables.get(row.namespace, row.key)
+                if current is not None and current.updated_at >= row.updated_at:
+                    continue
+                puts.append(PreparedPut(
+                    row.namespace, row.key, json.dumps(row.value, ensure_ascii=False),
+                    texts.get((ns, row.key), {}), memory_namespace(row.namespace),
+                ))
+        finally:
+            old.close()
+        with self._lock:
+            if puts:
+                self._tables.write(puts, [])
+                self._sync_graph(raise_errors=False)
+        target = path.with_name(STORE_FILE + ".imported")
+        n = 1
+        while target.exists():
+            n += 1
+            target = path.with_name(f"{STORE_FILE}.imported.{n}")
+        for suffix in ("-wal", "-shm"):  # SQLite's side files, if a crash left them
+            side = path.with_name(STORE_FILE + suffix)
+            if side.exists():
+                side.rename(target.with_name(target.name + suffix))
+        path.rename(target)
+        logger.warning(
+            "MemoryStore: moved %d item(s) from %s into the memory's shared database "
+            "(the file is kept as %s).", len(puts), path, target.name,
+        )
 
     # ---------------------------------------------------------------- lifecycle
     def close(self) -> None:

@@ -180,6 +180,15 @@ class StoreTables:
             params += [limit, offset]
         return [_row(r) for r in self.db.query(sql, params)]
 
+    def item_texts(self) -> dict[tuple[str, str], dict[str, str]]:
+        """``(encoded namespace, key) -> {field label: text}``: what each item indexes."""
+        out: dict[tuple[str, str], dict[str, str]] = {}
+        for ns, key, label, text in self.db.query(
+            "SELECT ns, key, label, text FROM store_passages ORDER BY ns, key, label"
+        ):
+            out.setdefault((ns, key), {})[label] = text
+        return out
+
     def namespaces(self) -> list[tuple[str, ...]]:
         """Namespaces holding at least one item."""
         return [decode_ns(r[0]) for r in self.db.query("SELECT ns FROM store_namespaces")]
