@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -89,23 +90,29 @@ class ReferenceStore(InMemoryStore):
 
     def __init__(self, *, index: IndexConfig | None = None) -> None:
         super().__init__(index=index or {"dims": 64, "embed": FakeEmbeddings(64), "fields": ["$"]})
+        # batches from many threads (the fan-out scenarios) run one at a time: pruning while
+        # another thread inserts raised "dictionary changed size during iteration" under load
+        self._lock = threading.RLock()
 
     def batch(self, ops: Any) -> list[Any]:
-        try:
-            return super().batch(ops)
-        finally:
-            self._prune()
+        with self._lock:
+            try:
+                return super().batch(ops)
+            finally:
+                self._prune()
 
     async def abatch(self, ops: Any) -> list[Any]:
         try:
             return await super().abatch(ops)
         finally:
-            self._prune()
+            with self._lock:
+                self._prune()
 
     def _prune(self) -> None:
-        for namespace in [ns for ns, items in self._data.items() if not items]:
-            del self._data[namespace]
-            self._vectors.pop(namespace, None)
+        for namespace, items in list(self._data.items()):
+            if not items:
+                del self._data[namespace]
+                self._vectors.pop(namespace, None)
 
 
 @dataclass(frozen=True, slots=True)
