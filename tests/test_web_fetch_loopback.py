@@ -163,3 +163,37 @@ async def test_slow_server_times_out(server: str) -> None:
 async def test_system_resolver_returns_every_address() -> None:
     addresses = await system_resolver("127.0.0.1", 80)
     assert addresses == ["127.0.0.1"]
+
+
+def test_a_pool_serves_a_graph_run_from_several_event_loops(server: str) -> None:
+    """One Fetcher refuses a second loop (clear error naming the pool); FetcherPool gives
+    each loop its own fetcher, and sync calls their shared one."""
+    import asyncio
+
+    from memagents.errors import InputError
+    from memagents.web.fetch import FetcherPool
+
+    single = _fetcher(server, respect_robots=False)
+    asyncio.run(single.afetch("https://site.test/page"))
+    with pytest.raises(InputError, match="FetcherPool"):
+        asyncio.run(single.afetch("https://site.test/page"))
+    single.close()
+    settings = FetchSettings(resolve=f"site.test={server}", allow_hosts=("127.0.0.1",),
+                             respect_robots=False)
+    from contextlib import closing
+
+    with closing(FetcherPool(settings)) as pool:
+        titles = [asyncio.run(pool.afetch("https://site.test/page")).title for _ in range(3)]
+        out: list[str] = []
+        thread = threading.Thread(
+            target=lambda: out.append(asyncio.run(pool.afetch("https://site.test/page")).title))
+        thread.start()
+        thread.join()
+        assert titles == ["Loopback"] * 3 and out == ["Loopback"]
+        assert pool.fetch("https://site.test/page").title == "Loopback"
+
+        async def two_tasks() -> bool:
+            a, b = await asyncio.gather(pool.get(), pool.get())
+            return a is b
+
+        assert asyncio.run(two_tasks()), "one fetcher per loop, even for racing tasks"

@@ -194,57 +194,13 @@ def hypergraph_rag_graph(config: RunnableConfig | None = None) -> Any:
         return _graphs[key]
 
 
-class _LoopFetchers:
-    """Fetchers for a graph served on any event loop: a :class:`~memagents.web.fetch.Fetcher`
-    belongs to the loop it first ran in, so each loop gets its own (LangGraph Server runs graphs
-    on its loop, scripts and tests on theirs), and sync calls share one, one fetch at a time."""
-
-    def __init__(self, settings: Any) -> None:
-        import weakref
-
-        self.settings = settings
-        self._by_loop: Any = weakref.WeakKeyDictionary()
-        self._sync: Any = None
-        self._lock = threading.Lock()
-
-    async def afetch(self, url: str) -> Any:
-        from memagents.web.fetch import Fetcher
-
-        loop = asyncio.get_running_loop()
-        fetcher = self._by_loop.get(loop)
-        if fetcher is None:  # built off the loop: a cache folder opens SQLite
-            fetcher = self._by_loop.setdefault(
-                loop, await asyncio.to_thread(Fetcher, self.settings))
-        return await fetcher.afetch(url)
-
-    def fetch(self, url: str) -> Any:
-        from memagents.web.fetch import Fetcher
-
-        with self._lock:
-            if self._sync is None:
-                self._sync = Fetcher(self.settings)
-            return self._sync.fetch(url)
-
-    def close(self) -> None:
-        from contextlib import suppress
-
-        from memagents.errors import InputError
-
-        for fetcher in [*self._by_loop.values(), self._sync]:
-            with suppress(InputError):  # its loop runs in another thread: that loop keeps it
-                if fetcher is not None:
-                    fetcher.close()
-        self._by_loop.clear()
-        self._sync = None
-
-
 def _web(settings: Any, *, snapshot: int = 0) -> tuple[tuple[Any, ...], Any, Any]:
     """(key, search, fetcher) of the browse agent: the configured hosted search backends and a
     fetcher from the settings, else the sample world's offline web at ``snapshot`` (started
     once per process and snapshot, kept alive, stopped at exit)."""
     from contextlib import ExitStack
 
-    from memagents.web.fetch import FetchSettings
+    from memagents.web.fetch import FetcherPool, FetchSettings
     from memagents.web.search import configured_backends, open_search
 
     hosted = configured_backends(settings)
@@ -253,7 +209,7 @@ def _web(settings: Any, *, snapshot: int = 0) -> tuple[tuple[Any, ...], Any, Any
                                 settings.web_resolve, settings.web_user_agent,
                                 str(settings.web_cache_dir))
         if key not in _webs:
-            fetchers = _LoopFetchers(FetchSettings.from_settings(settings))
+            fetchers = FetcherPool(FetchSettings.from_settings(settings))
             _webs[key] = (open_search(settings=settings), fetchers, fetchers.close)
             atexit.register(fetchers.close)
     else:
@@ -263,7 +219,7 @@ def _web(settings: Any, *, snapshot: int = 0) -> tuple[tuple[Any, ...], Any, Any
 
             stack = ExitStack()
             web = stack.enter_context(offline_web(snapshot=snapshot))
-            fetchers = _LoopFetchers(fetch_settings_for(web.server))
+            fetchers = FetcherPool(fetch_settings_for(web.server))
             stack.callback(fetchers.close)
             _webs[key] = (web.search, fetchers, stack.close)
             atexit.register(stack.close)

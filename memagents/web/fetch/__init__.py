@@ -7,6 +7,8 @@
 * :class:`FetchSettings`: the limits and policies, from the project settings with
   :meth:`FetchSettings.from_settings` (``MEMAGENTS_WEB_ALLOW_HOSTS``, ``MEMAGENTS_WEB_RESOLVE``,
   ``MEMAGENTS_WEB_USER_AGENT``, ``MEMAGENTS_WEB_CACHE_DIR``).
+* :class:`FetcherPool`: one fetcher per event loop, for a graph run from several loops
+  (LangGraph Server's, scripts', threads').
 * :class:`FetchedPage`: the result; its text is data from the web, never instructions.
 * SSRF protection (:mod:`memagents.web.fetch.addresses`): private, loopback, link-local,
   CGNAT, multicast, reserved and metadata addresses are refused in every spelling, after DNS
@@ -27,6 +29,7 @@ from memagents.web.fetch.addresses import HostPolicy, Resolver, parse_ip_host, s
 from memagents.web.fetch.cache import FetchedPage, MemoryPageCache, PageCache, SQLitePageCache
 from memagents.web.fetch.fetcher import Fetcher
 from memagents.web.fetch.politeness import Clock, HostLimiter, ManualClock, SystemClock
+from memagents.web.fetch.pool import FetcherPool
 from memagents.web.fetch.robots import RobotsRules
 from memagents.web.fetch.settings import FetchSettings
 from memagents.web.fetch.transport import normalize_url
@@ -36,6 +39,7 @@ __all__ = [
     "FetchSettings",
     "FetchedPage",
     "Fetcher",
+    "FetcherPool",
     "HostLimiter",
     "HostPolicy",
     "ManualClock",

@@ -261,8 +261,9 @@ class Fetcher:
         elif self._loop is not loop:
             raise InputError(
                 "this Fetcher was first used in another event loop; its per-host limits and "
-                "HTTP connections belong to that loop. Create one Fetcher per event loop (and "
-                "do not mix fetch() with await afetch() on one fetcher).")
+                "HTTP connections belong to that loop. Create one Fetcher per event loop, or "
+                "use FetcherPool, which keeps one per loop (and do not mix fetch() with await "
+                "afetch() on one fetcher).")
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         try:
