@@ -170,11 +170,8 @@ class SharedSync:
             if self.version(namespace) == tracked.version:
                 return current
             with self.sql.snapshot("refresh the graph") as conn:
-                version = self.version(namespace, conn)
-                changed = self._changed(conn, namespace, tracked.version)
-                fill(self.db, namespace, current, changed)
-            tracked.version = version
-            self.refreshes += 1
+                if self._catch_up(conn, namespace, tracked, self.version(namespace, conn)):
+                    self.refreshes += 1
             return current
 
     def lock(self, conn: Any, namespace: str) -> None:
@@ -186,11 +183,7 @@ class SharedSync:
             tracked = self.tracked.get(namespace)
             if tracked is None:  # not loaded: the next use loads it, inside this transaction
                 return
-            version = self.version(namespace, conn)
-            if version != tracked.version:
-                changed = self._changed(conn, namespace, tracked.version)
-                fill(self.db, namespace, tracked.index, changed)
-                tracked.version = version
+            if self._catch_up(conn, namespace, tracked, self.version(namespace, conn)):
                 self.refreshes += 1
             tracked.checked = self.clock()
 
@@ -214,15 +207,21 @@ class SharedSync:
             version = self.version(namespace, conn)
             if version == tracked.version and tracked.synced and not skip:
                 return delta, skip
-            if version != tracked.version:
-                mine = set(ids)
-                changed = [p for p in self._changed(conn, namespace, tracked.version)
-                           if p not in mine]
-                if changed:
-                    fill(self.db, namespace, index, changed)
-                tracked.version = version
+            if self._catch_up(conn, namespace, tracked, version, leave=set(ids)):
                 self.catch_ups += 1
             return _difference(conn, namespace, index), skip
+
+    def _catch_up(self, conn: Any, namespace: str, tracked: _Tracked, version: int, *,
+                  leave: set[str] | frozenset[str] = frozenset()) -> bool:
+        """Apply to the tracked graph the passages changed since its version (but ``leave``),
+        up to ``version``; False when it was already there."""
+        if version == tracked.version:
+            return False
+        changed = [p for p in self._changed(conn, namespace, tracked.version) if p not in leave]
+        if changed:
+            fill(self.db, namespace, tracked.index, changed)
+        tracked.version = version
+        return True
 
     def after_write(self, conn: Any, namespace: str, ids: Sequence[str]) -> int:
         """Bump the namespace's version and record which passages changed at it."""

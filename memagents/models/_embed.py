@@ -177,7 +177,7 @@ def embed_texts(
     """
     items, batch_size, usage = _plan(embeddings, texts, batch_size, usage, budget)
     policy = retry or RetryPolicy()
-    groups = _batches(items, batch_size)
+    groups = length_batches(items, batch_size)
     rows = []
     for group in groups:
         batch = [items[i] for i in group]
@@ -204,7 +204,7 @@ async def aembed_texts(
     """Async twin of :func:`embed_texts` (uses ``aembed_documents``)."""
     items, batch_size, usage = _plan(embeddings, texts, batch_size, usage, budget)
     policy = retry or RetryPolicy()
-    groups = _batches(items, batch_size)
+    groups = length_batches(items, batch_size)
     rows = []
     for group in groups:
         batch = [items[i] for i in group]
@@ -218,7 +218,7 @@ async def aembed_texts(
     return _assemble(rows, groups, embeddings)
 
 
-def _batches(items: list[str], batch_size: int) -> list[list[int]]:
+def length_batches(items: Sequence[str], batch_size: int) -> list[list[int]]:
     """Indices of ``items`` per request: in input order when one request holds them all,
     else longest first (ties in input order), so that a model padding each batch to its
     longest text pads little even when a wrapper (a cache, a retry layer) hides its
@@ -231,14 +231,19 @@ def _batches(items: list[str], batch_size: int) -> list[list[int]]:
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
-def _assemble(rows: list[np.ndarray], groups: list[list[int]], embeddings: Embeddings) -> np.ndarray:
-    """The batches' rows back in input order, checked for one dimension, normalised."""
-    matrix = _check_dims(rows, embeddings)
+def in_input_order(matrix: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """The rows of batches stacked in ``groups`` order (see :func:`length_batches`), put back
+    in input order."""
     if len(groups) == 1:
         return matrix
     out = np.empty_like(matrix)
     out[np.concatenate([np.asarray(g, dtype=np.intp) for g in groups])] = matrix
     return out
+
+
+def _assemble(rows: list[np.ndarray], groups: list[list[int]], embeddings: Embeddings) -> np.ndarray:
+    """The batches' rows back in input order, checked for one dimension, normalised."""
+    return in_input_order(_check_dims(rows, embeddings), groups)
 
 
 def _check_dims(rows: list[np.ndarray], embeddings: Embeddings) -> np.ndarray:

@@ -31,7 +31,14 @@ from langchain_core.embeddings import Embeddings
 
 from memagents.config import Settings, get_settings
 from memagents.errors import ConfigError
-from memagents.models._embed import aembed_query, aembed_texts, embed_query, embed_texts
+from memagents.models._embed import (
+    aembed_query,
+    aembed_texts,
+    embed_query,
+    embed_texts,
+    in_input_order,
+    length_batches,
+)
 from memagents.models.chat import openai_credentials, parse_spec
 
 __all__ = [
@@ -333,21 +340,17 @@ class SentenceTransformerEmbeddings(Embeddings):
             self._encode(texts[:1])  # after which concurrent calls only read them
             with _POOLS_LOCK:
                 _WARM.add(id(self._model))
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         # every worker gets a share of a request smaller than workers x batch_size (wrappers
         # such as caches send 64 texts at a time: one batch would leave one core busy, since
         # each worker's torch runs cores // workers threads)
         step = max(1, min(self.batch_size, -(-len(texts) // self.workers)))
-        batches = [order[i:i + step] for i in range(0, len(order), step)]
+        batches = length_batches(texts, step)
         if len(batches) == 1:  # one text (a query): the caller's thread, all its torch threads
             return self._encode(texts).tolist()
         pool = _encoder_pool(self.workers, self._threads)
         parts = list(pool.map(lambda b: self._encode([texts[i] for i in b]), batches))
-        vectors = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
-        for batch, rows in zip(batches, parts):
-            vectors[batch] = rows
-        out = vectors.tolist()
-        return out
+        vectors: list[list[float]] = in_input_order(np.vstack(parts), batches).tolist()
+        return vectors
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one query."""
